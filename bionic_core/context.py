@@ -1,0 +1,64 @@
+"""The run context every hook receives: config, device, enabled features, per-plugin storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import torch
+
+if TYPE_CHECKING:
+    from bionic_core.config import RunConfig
+    from bionic_core.features import Feature
+    from bionic_core.plugin_manager import FeatureHost
+
+T = TypeVar("T")
+
+
+class StashKey(Generic[T]):
+    """A typed key for :class:`Stash`; create one per piece of plugin state at module level."""
+
+    __slots__ = ()
+
+
+class Stash:
+    """Explicit per-plugin storage for one run (pytest's Stash idea): no ad-hoc attributes."""
+
+    def __init__(self) -> None:
+        self._data: dict[StashKey[Any], Any] = {}
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return self._data[key]
+
+    def get(self, key: StashKey[T], default: T | None = None) -> T | None:
+        return self._data.get(key, default)
+
+    def __contains__(self, key: StashKey[Any]) -> bool:
+        return key in self._data
+
+
+@dataclass
+class RunContext:
+    """What one training run knows; passed to every hook as ``ctx``."""
+
+    config: RunConfig
+    device: torch.device
+    host: FeatureHost
+    seed: int
+    stash: Stash = field(default_factory=Stash)
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay of the features enabled for this run."""
+        return self.host.pm.hook
+
+    @property
+    def features(self) -> dict[str, Feature]:
+        return self.host.enabled
+
+    def params(self, feature: str) -> dict[str, Any]:
+        """The resolved parameters of ``feature``: its defaults overlaid with the config's."""
+        return self.config.feature_params(feature, self.host.catalogue[feature])

@@ -1,0 +1,91 @@
+"""Feature metadata: what a plugin declares about itself (name, group, parameters, relations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Group = Literal["structural", "functional"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter of a feature, with its default and its tuning range.
+
+    ``low``/``high`` (numbers) or ``choices`` (anything) give the search space the tuner may
+    explore; ``log`` samples a numeric range on a log scale. A parameter with neither is fixed
+    during tuning unless ``experiments.toml`` gives it a range.
+    """
+
+    name: str
+    type: type  # int, float, bool or str
+    default: Any
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """Return ``value`` as this parameter's type, or raise BionicError naming ``where``."""
+        from bionic_core.errors import BionicError
+
+        t = self.type
+        ok = (
+            isinstance(value, bool) if t is bool
+            else isinstance(value, int) and not isinstance(value, bool) if t is int
+            else isinstance(value, (int, float)) and not isinstance(value, bool) if t is float
+            else isinstance(value, t)
+        )
+        if not ok:
+            raise BionicError(
+                f"{where}: expected {t.__name__}, got {type(value).__name__} {value!r}"
+            )
+        value = t(value)
+        if self.choices is not None and value not in self.choices:
+            raise BionicError(f"{where}: {value!r} is not one of {list(self.choices)}")
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.type.__name__,
+                             "default": self.default, "help": self.help}
+        if self.low is not None or self.high is not None:
+            d["range"] = [self.low, self.high]
+            d["log"] = self.log
+        if self.choices is not None:
+            d["choices"] = list(self.choices)
+        return d
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What one feature plugin is: returned by its ``bionic_feature`` hook implementation."""
+
+    name: str
+    group: Group
+    help: str
+    params: tuple[Param, ...] = ()
+    requires: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    # Where two features act in the same phase (e.g. both post-process a layer's activity), the
+    # core applies them in ascending ``order`` (ties by name): explicit, not pluggy's LIFO.
+    order: int = 100
+    source: str = "builtin"  # "builtin" or "<distribution> <version>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "group": self.group,
+            "help": self.help,
+            "source": self.source,
+            "requires": list(self.requires),
+            "conflicts": list(self.conflicts),
+            "parameters": [p.as_dict() for p in self.params],
+        }

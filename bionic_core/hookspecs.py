@@ -1,0 +1,151 @@
+"""The hook contract: every phase of a training run a feature plugin can take part in.
+
+Hooks are called by the core (``bionic_core.model`` and ``bionic_core.training``), never by
+features. Build-time hooks return torch modules or callables, so the training step itself runs
+plain torch with no plugin dispatch in the hot path. Where several features answer the same hook,
+the core combines their answers in the order of ``Feature.order`` (ties by name) — explicit, not
+pluggy's last-registered-first. Every hook receives ``ctx``, the run's
+:class:`~bionic_core.context.RunContext`; a feature reads its own parameters with ``ctx.params("<feature name>")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from bionic_core.context import RunContext
+    from bionic_core.features import Feature
+    from bionic_core.layer_plan import HiddenLayer, LayerPlan
+
+PROJECT = "bionic"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def bionic_feature() -> Feature:
+    """Describe the feature: name, group, typed parameters, requires/conflicts.
+
+    Called once when the plugin is registered. Every feature plugin implements it.
+    """
+
+
+@hookspec
+def bionic_batch_transform(
+    ctx: RunContext,
+) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+    """Return a transform applied to each *training* batch on the device, or None.
+
+    Called once before training. The transform receives a float batch ``(B, 1, 48, 48)`` in
+    [0, 1] and the run's device generator and returns a batch of the same shape; it must draw
+    per-image randomness from that generator. Transforms are chained in feature order.
+    """
+
+
+@hookspec(firstresult=True)
+def bionic_frontend(ctx: RunContext, in_channels: int, image_size: int) -> nn.Module | None:
+    """Return the front end that maps images ``(B, C, H, W)`` to features ``(B, ...)``, or None.
+
+    Called once when the model is built. At most one feature may provide a front end (features
+    that do declare each other in ``conflicts``); without one the core flattens the image.
+    """
+
+
+@hookspec
+def bionic_frontend_stage(ctx: RunContext, stage: str, channels: int) -> nn.Module | None:
+    """Return a module to insert at a named point inside a front end, or None.
+
+    Called by a front-end feature while it builds itself, once per stage it offers (the conv
+    front end offers ``"after_conv1"``); the module maps ``(B, channels, H, W)`` to the same
+    shape. Inserted modules run in feature order.
+    """
+
+
+@hookspec(firstresult=True)
+def bionic_layer_plan(ctx: RunContext) -> LayerPlan | None:
+    """Return the hidden-layer plan (sizes, names, cell types per unit), or None.
+
+    Called once when the model is built. Without an answer the core uses uniform layers from the
+    config's ``hidden_sizes``.
+    """
+
+
+@hookspec
+def bionic_layer_options(ctx: RunContext, plan: LayerPlan) -> dict[str, Any] | None:
+    """Return options that switch on optional parts of every hidden layer, or None.
+
+    Called once after the plan is known. Recognised keys: ``"intra_layer": True`` adds a masked
+    within-layer term ``W_intra ⊙ M_intra`` to each hidden layer.
+    """
+
+
+@hookspec(firstresult=True)
+def bionic_connectivity(ctx: RunContext, plan: LayerPlan) -> list[HiddenLayer] | None:
+    """Return the plan's layers with connectivity masks filled in, or None for dense layers.
+
+    Called once after the plan is known. Each returned :class:`HiddenLayer` carries
+    ``mask`` (out × in, or None for a dense projection) and ``intra_mask`` (n × n or None).
+    """
+
+
+@hookspec
+def bionic_layer_activity(ctx: RunContext, layer: HiddenLayer, index: int) -> nn.Module | None:
+    """Return a module that post-processes one hidden layer's activity, or None.
+
+    Called once per hidden layer when the model is built. The module maps ``(B, n)`` to
+    ``(B, n)`` after the activation; modules of several features run in feature order.
+    """
+
+
+@hookspec
+def bionic_model_built(ctx: RunContext, model: nn.Module) -> None:
+    """Observe or adjust the finished model (e.g. register forward hooks, parametrizations).
+
+    Called once, after the model is built and moved to the device, before the optimizer exists.
+    """
+
+
+@hookspec(firstresult=True)
+def bionic_criterion(ctx: RunContext) -> nn.Module | None:
+    """Return the training loss module ``(logits, targets) -> loss``, or None for cross-entropy.
+
+    At most one feature may answer. Evaluation always uses plain cross-entropy.
+    """
+
+
+@hookspec(firstresult=True)
+def bionic_optimizer(
+    ctx: RunContext, parameters: list[torch.nn.Parameter]
+) -> torch.optim.Optimizer | None:
+    """Return the optimizer over ``parameters``, or None for Adam at the config's learning rate."""
+
+
+@hookspec(firstresult=True)
+def bionic_scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer) -> Any | None:
+    """Return a learning-rate scheduler, or None for a constant rate.
+
+    The core steps it once per epoch, with the validation metric when it is
+    ``ReduceLROnPlateau`` and without arguments otherwise.
+    """
+
+
+@hookspec
+def bionic_after_step(ctx: RunContext, model: nn.Module, step: int) -> None:
+    """Act after each optimizer step, outside autograd (e.g. Hebbian and homeostatic updates).
+
+    Called in feature order under ``torch.no_grad()``. A feature that writes weights must keep
+    masked entries at zero (multiply its update by the layer's mask).
+    """
+
+
+@hookspec
+def bionic_epoch_end(
+    ctx: RunContext, model: nn.Module, epoch: int, metrics: dict[str, float]
+) -> None:
+    """Observe the end of an epoch with its metrics (train loss, validation metrics, epoch time)."""

@@ -1,0 +1,181 @@
+"""Finding feature plugins (built-in and third-party) and hosting the enabled ones for a run."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from bionic_core import hookspecs
+from bionic_core.errors import BionicError
+from bionic_core.features import Feature
+
+ENTRY_POINT_GROUP = "bionic.features"
+# Set to 1 to load only the built-in features; set STRICT to 1 to fail on a broken plugin.
+DISABLE_ENV = "BIONIC_DISABLE_PLUGINS"
+STRICT_ENV = "BIONIC_STRICT_PLUGINS"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Entry:
+    """One available feature: its plugin object and what it declared."""
+
+    plugin: Any
+    feature: Feature
+
+
+def describe_plugin(plugin: Any, source: str) -> Feature:
+    """Ask a plugin object for its :class:`Feature` (via a throw-away manager, so that the
+    hookimpl is validated against the contract exactly as it will be in a run)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin)
+    results = [r for r in pm.hook.bionic_feature() if r is not None]
+    if len(results) != 1 or not isinstance(results[0], Feature):
+        raise TypeError("bionic_feature() must return exactly one bionic_core.features.Feature")
+    pm.check_pending()
+    return replace(results[0], source=source)
+
+
+class Catalogue:
+    """Every feature this installation can offer, by name."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+
+    def add(self, plugin: Any, source: str = "builtin") -> Feature:
+        feature = describe_plugin(plugin, source)
+        if feature.name in self.entries:
+            raise ValueError(f"feature '{feature.name}' is already registered")
+        self.entries[feature.name] = Entry(plugin, feature)
+        return feature
+
+    def remove(self, name: str) -> None:
+        self.entries.pop(name, None)
+
+    def __getitem__(self, name: str) -> Feature:
+        return self.entries[name].feature
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def features(self) -> dict[str, Feature]:
+        return {name: e.feature for name, e in sorted(self.entries.items())}
+
+    def require(self, names: Iterable[str], where: str) -> None:
+        unknown = [n for n in names if n not in self.entries]
+        if unknown:
+            known = ", ".join(sorted(self.entries))
+            raise BionicError(f"{where}: unknown feature '{unknown[0]}' (known: {known})")
+
+    def validate(self, enabled: Iterable[str], where: str) -> None:
+        """Raise BionicError naming ``where`` unless the feature set is consistent."""
+        from bionic_core.designs import validate_feature_set
+
+        enabled = list(enabled)
+        self.require(enabled, where)
+        problems = validate_feature_set(enabled, self.features())
+        if problems:
+            raise BionicError(f"{where}: {problems[0]}")
+
+    def host(self, enabled: Iterable[str]) -> FeatureHost:
+        return FeatureHost(self, enabled)
+
+
+def load_builtin(catalogue: Catalogue) -> None:
+    from bionic_plugins import BUILTIN_FEATURES
+
+    for module_name in BUILTIN_FEATURES:
+        catalogue.add(importlib.import_module(module_name), source="builtin")
+
+
+def load_third_party(catalogue: Catalogue, *, strict: bool) -> list[str]:
+    """Load each ``bionic.features`` entry point on its own; return warnings for broken ones."""
+    problems: list[str] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        source = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        try:
+            catalogue.add(ep.load(), source=source)
+        except Exception as exc:  # a broken plugin must not take the host down
+            message = (f"feature plugin '{ep.name}' ({ep.value}, from {source}) was not loaded: "
+                       f"{type(exc).__name__}: {exc}")
+            if strict:
+                raise BionicError(message) from exc
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            problems.append(message)
+    return problems
+
+
+def load_catalogue(*, third_party: bool | None = None, strict: bool | None = None) -> Catalogue:
+    """Built-in features plus, unless disabled, third-party ones from the entry-point group.
+
+    ``third_party`` defaults to "not $BIONIC_DISABLE_PLUGINS"; ``strict`` to $BIONIC_STRICT_PLUGINS.
+    """
+    if third_party is None:
+        third_party = not _truthy(os.environ.get(DISABLE_ENV))
+    if strict is None:
+        strict = _truthy(os.environ.get(STRICT_ENV))
+    catalogue = Catalogue()
+    load_builtin(catalogue)
+    if third_party:
+        load_third_party(catalogue, strict=strict)
+    return catalogue
+
+
+class FeatureHost:
+    """A pluggy manager holding exactly the features enabled for one run.
+
+    A feature is off by not being registered (and it is blocked by name, so that nothing can
+    register it by accident); the core never branches on feature names.
+    """
+
+    def __init__(self, catalogue: Catalogue, enabled: Iterable[str]) -> None:
+        self.catalogue = catalogue
+        names = sorted(set(enabled))
+        catalogue.validate(names, "features")
+        self.enabled: dict[str, Feature] = {n: catalogue[n] for n in names}
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        for name in catalogue.entries:
+            if name not in self.enabled:
+                self.pm.set_blocked(name)
+        for name in names:
+            self.pm.register(catalogue.entries[name].plugin, name=name)
+
+    def implementations(self, hook_name: str) -> list[tuple[str, Any]]:
+        """The enabled features' implementations of ``hook_name`` in feature order
+        (``Feature.order``, then name), as ``(feature name, pluggy HookImpl)`` pairs."""
+        caller = getattr(self.pm.hook, hook_name)
+        impls = {self.pm.get_name(impl.plugin): impl for impl in caller.get_hookimpls()}
+        order = sorted(impls, key=lambda n: (self.enabled[n].order, n))
+        return [(name, impls[name]) for name in order]
+
+    def ordered(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` on every enabled feature in feature order and return the non-None
+        answers as ``(feature name, answer)`` pairs."""
+        answers = []
+        for name, impl in self.implementations(hook_name):
+            result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            if result is not None:
+                answers.append((name, result))
+        return answers
+
+    def single(self, hook_name: str, **kwargs: Any) -> Any | None:
+        """Call a hook only one feature may answer; two answers are a configuration error."""
+        answers = self.ordered(hook_name, **kwargs)
+        if len(answers) > 1:
+            names = " and ".join(n for n, _ in answers)
+            raise BionicError(f"features: {names} both provide '{hook_name}'; "
+                              "enable only one of them")
+        return answers[0][1] if answers else None

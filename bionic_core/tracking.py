@@ -1,0 +1,172 @@
+"""MLflow as the system of record: runs, their parameters, per-epoch metrics and artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bionic_core.errors import BionicError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+TAG_KEY = "bionic.run_key"
+TAG_EXPERIMENT = "bionic.experiment"
+TAG_KIND = "bionic.kind"  # "run" | "sweep" | "configuration" | "study" | "trial"
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else a SQLite file in the cwd."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment_tags(device: str) -> dict[str, str]:
+    import bionic_core
+
+    tags = {"bionic.version": bionic_core.__version__, "torch.version": torch.__version__,
+            "python.version": platform.python_version(), "device": device,
+            "host.platform": platform.platform()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        tags["device.name"] = torch.cuda.get_device_name(0)
+    commit = git_commit()
+    if commit:
+        tags["git.commit"] = commit
+    return tags
+
+
+def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict[str, str]:
+    """MLflow params: one flag per known feature, each feature parameter, each hyper-parameter."""
+    params: dict[str, str] = {}
+    enabled = set(config_spec["features"])
+    for name in all_features:
+        params[f"feature.{name}"] = str(name in enabled)
+    for feature, table in config_spec["params"].items():
+        for key, value in table.items():
+            params[f"{feature}.{key}"] = str(value)
+    for key, value in config_spec.items():
+        if key not in ("features", "params"):
+            params[key] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return params
+
+
+class Tracker:
+    """A thin MlflowClient wrapper (no global "active run" state, so sweeps and workers can
+    hold several runs at once)."""
+
+    def __init__(self, uri: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self._experiments: dict[str, str] = {}
+
+    def experiment_id(self, name: str) -> str:
+        if name not in self._experiments:
+            try:
+                found = self.client.get_experiment_by_name(name)
+                self._experiments[name] = (found.experiment_id if found is not None
+                                           else self.client.create_experiment(name))
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BionicError(f"tracking URI {self.uri}: cannot be used: {first}") from exc
+        return self._experiments[name]
+
+    def start(self, experiment: str, run_name: str, *, tags: dict[str, str],
+              params: dict[str, str] | None = None, parent_id: str | None = None) -> str:
+        all_tags = dict(tags)
+        all_tags[TAG_EXPERIMENT] = experiment
+        if parent_id is not None:
+            all_tags["mlflow.parentRunId"] = parent_id
+        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,
+                                     tags=all_tags)
+        if params:
+            from mlflow.entities import Param
+
+            items = [Param(k, v[:6000]) for k, v in params.items()]
+            for i in range(0, len(items), 100):
+                self.client.log_batch(run.info.run_id, params=items[i:i + 100])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
+                 if isinstance(v, (int, float))]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    def log_json(self, run_id: str, name: str, obj: Any, artifact_path: str | None = None) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(json.dumps(obj, indent=2, default=str))
+            self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def find_runs(self, experiment: str, filter_string: str) -> list[Any]:
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        return self.client.search_runs([found.experiment_id], filter_string=filter_string,
+                                       max_results=5000)
+
+
+def log_run_result(tracker: Tracker, run_id: str, result: Any) -> None:
+    """Final metrics, figures, resolved config and the best model of a finished run."""
+    from bionic_core.data import CLASS_NAMES
+    from bionic_core.figures import confusion_png, learning_curves_png
+
+    final = {f"final_{k}": v for k, v in result.summary().items()
+             if isinstance(v, (int, float))}
+    for split, metrics in (("val", result.val), ("test", result.test)):
+        for name, per in (metrics or {}).get("per_class", {}).items():
+            final[f"final_{split}_recall_{name}"] = per["recall"]
+    tracker.log_metrics(run_id, final)
+    tracker.set_tags(run_id, {"bionic.status": result.status, "bionic.reason": result.reason[:500]})
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "config.json").write_text(json.dumps(result.config.as_dict(), indent=2))
+        (tmpdir / "metrics.json").write_text(json.dumps(
+            {"summary": result.summary(), "val": result.val, "test": result.test,
+             "history": result.history, "dataset": result.dataset, "plan": result.plan},
+            indent=2, default=str))
+        tracker.log_file(run_id, tmpdir / "config.json")
+        tracker.log_file(run_id, tmpdir / "metrics.json")
+        if result.history:
+            tracker.log_file(run_id, learning_curves_png(
+                result.history, tmpdir / "learning_curves.png", f"{result.config.experiment} "
+                f"seed {result.config.seed}"))
+        for split, metrics in (("val", result.val), ("test", result.test)):
+            if metrics and "confusion" in metrics:
+                tracker.log_file(run_id, confusion_png(
+                    metrics["confusion"], CLASS_NAMES, tmpdir / f"confusion_{split}.png",
+                    f"{result.config.experiment} seed {result.config.seed}: {split} "
+                    f"({result.dataset.get('name')})"))
+        if result.model_state is not None:
+            torch.save(result.model_state, tmpdir / "state_dict.pt")
+            tracker.log_file(run_id, tmpdir / "state_dict.pt", "model")
+            tracker.log_file(run_id, tmpdir / "config.json", "model")

@@ -1,0 +1,1 @@
+"""The `bionic` command-line interface (installed as the package `bionic_cli`)."""

@@ -1,0 +1,5 @@
+"""`python -m bionic_cli` runs the `bionic` command."""
+
+from bionic_cli.app import main
+
+main()

@@ -1,0 +1,27 @@
+"""layer_norm: Layer Normalization of each hidden layer's activity."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from bionic_core.features import Feature, Param
+from bionic_core.hookspecs import hookimpl
+
+NAME = "layer_norm"
+
+
+@hookimpl
+def bionic_feature() -> Feature:
+    return Feature(
+        name=NAME,
+        group="functional",
+        help="LayerNorm over the units of each hidden layer, after its activation.",
+        params=(Param("affine", bool, True, "learn a per-unit gain and bias",
+                      choices=(True, False)),),
+        order=30,
+    )
+
+
+@hookimpl
+def bionic_layer_activity(ctx, layer) -> nn.Module:
+    return nn.LayerNorm(layer.size, elementwise_affine=ctx.params(NAME)["affine"])

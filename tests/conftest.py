@@ -1,0 +1,61 @@
+"""Shared fixtures: the feature catalogue, a test-plugin registrar, an isolated working dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BIONIC_SHARED_DATA", REPO.parent / "shared" / "data"))
+FER2013_DIR = SHARED / "fer2013"
+MICRONS_DIR = SHARED / "microns"
+
+needs_fer2013 = pytest.mark.skipif(
+    not (FER2013_DIR / "fer2013_train.npz").is_file(),
+    reason=f"real FER-2013 npz files not found in {FER2013_DIR} (set BIONIC_SHARED_DATA)")
+
+
+@pytest.fixture
+def catalogue():
+    """The built-in features only (third-party entry points are not loaded in tests)."""
+    from bionic_core.plugin_manager import load_catalogue
+
+    return load_catalogue(third_party=False)
+
+
+@pytest.fixture
+def register_plugin(catalogue) -> Iterator:
+    """``register_plugin(obj)`` adds a test plugin under its feature name; removed afterwards."""
+    added: list[str] = []
+
+    def register(plugin: object, source: str = "tests") -> str:
+        feature = catalogue.add(plugin, source=source)
+        added.append(feature.name)
+        return feature.name
+
+    yield register
+    for name in added:
+        catalogue.remove(name)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    """Run in an empty directory with its own MLflow store and experiments file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("BIONIC_EXPERIMENTS", str(REPO / "experiments.toml"))
+    monkeypatch.setenv("BIONIC_DISABLE_PLUGINS", "1")
+    return tmp_path
+
+
+def tiny_config(**changes):
+    """A seconds-long run on the tiny demonstration set."""
+    from bionic_core.config import RunConfig
+
+    base = RunConfig(experiment="tiny", dataset="demo-small", features=(), epochs=2,
+                     patience=0, hidden_sizes=(32, 32), batch_size=64, seeds=(0,), seed=0,
+                     device="cpu")
+    return base.replace(**changes)

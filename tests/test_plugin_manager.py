@@ -1,0 +1,147 @@
+"""The hook contract and the plugin manager: registration, ordering, third-party loading."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from bionic_core import plugin_manager
+from bionic_core.errors import BionicError
+from bionic_core.features import Feature, Param
+from bionic_core.hookspecs import hookimpl
+from bionic_core.training import prepare
+
+from .conftest import tiny_config
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+class AddConst(nn.Module):
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = c
+
+    def forward(self, x):
+        return x + self.c
+
+
+def make_plugin(name: str, module_factory, order: int = 100, **feature_kwargs):
+    """A plugin object implementing bionic_feature and bionic_layer_activity."""
+
+    class Plugin:
+        @hookimpl
+        def bionic_feature(self):
+            return Feature(name=name, group="functional", help="test", order=order,
+                           params=(Param("factor", float, 2.0, "scale"),), **feature_kwargs)
+
+        @hookimpl
+        def bionic_layer_activity(self, ctx, layer, index):
+            return module_factory(ctx.params(name)["factor"])
+
+    return Plugin()
+
+
+def test_builtin_features_have_metadata(catalogue):
+    features = catalogue.features()
+    assert {"layer_norm", "conv_frontend"} <= set(features)
+    for f in features.values():
+        assert f.group in ("structural", "functional")
+        assert f.source == "builtin"
+        assert all(p.name and p.type in (int, float, bool, str) for p in f.params)
+
+
+def test_registered_test_plugin_changes_forward_and_unregisters(catalogue, register_plugin):
+    name = register_plugin(make_plugin("scale_test", Scale))
+    assert name in catalogue
+    config = tiny_config(features=(name,), params={name: {"factor": 0.0}})
+    _, model, _ = prepare(config, catalogue)
+    x = torch.rand(3, 1, 48, 48)
+    # The readout sees zeros, so the logits equal the readout bias for every image.
+    assert torch.allclose(model(x), model.readout.bias.expand(3, -1))
+    _, plain, _ = prepare(config.replace(features=()), catalogue)
+    assert not torch.allclose(plain(x), plain.readout.bias.expand(3, -1))
+
+
+def test_same_phase_features_run_in_declared_order(catalogue, register_plugin):
+    # Registered "add" first; "scale" declares the lower order, so it must run first:
+    # (h * 0) + 1 = 1 everywhere. The other order would give (h + 1) * 0 = 0.
+    register_plugin(make_plugin("add_test", lambda f: AddConst(1.0), order=50))
+    register_plugin(make_plugin("scale_test", lambda f: Scale(0.0), order=10))
+    config = tiny_config(features=("add_test", "scale_test"), hidden_sizes=(4,))
+    _, model, _ = prepare(config, catalogue)
+    h = model.hidden[0](torch.randn(2, 48 * 48))
+    assert torch.equal(h, torch.ones(2, 4))
+
+
+def test_feature_set_validation(catalogue, register_plugin):
+    register_plugin(make_plugin("needs_conv", Scale, requires=("conv_frontend",)))
+    register_plugin(make_plugin("hates_ln", Scale, conflicts=("layer_norm",)))
+    with pytest.raises(BionicError, match="needs_conv requires conv_frontend"):
+        catalogue.host(["needs_conv"])
+    with pytest.raises(BionicError, match="conflicts"):
+        catalogue.host(["hates_ln", "layer_norm"])
+    with pytest.raises(BionicError, match="unknown feature 'nope'"):
+        catalogue.host(["nope"])
+    host = catalogue.host(["needs_conv", "conv_frontend"])
+    # Features that are off are not registered, and blocked by name.
+    assert host.pm.is_blocked("layer_norm")
+    assert host.pm.get_plugin("needs_conv") is not None
+
+
+class FakeEntryPoint:
+    def __init__(self, name, loader, dist_name="thirdparty-feature", version="1.2.3"):
+        self.name, self.value = name, f"{dist_name.replace('-', '_')}:{name}"
+        self._loader = loader
+        self.dist = types.SimpleNamespace(name=dist_name, version=version)
+
+    def load(self):
+        return self._loader()
+
+
+def _fake_entry_points(monkeypatch, eps):
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: eps)
+
+
+def _broken():
+    raise ImportError("No module named 'missing_dependency'")
+
+
+def test_broken_third_party_plugin_warns_and_others_load(monkeypatch):
+    good = make_plugin("good_thirdparty", Scale)
+    _fake_entry_points(monkeypatch, [FakeEntryPoint("broken", _broken),
+                                     FakeEntryPoint("good", lambda: good)])
+    monkeypatch.delenv(plugin_manager.DISABLE_ENV, raising=False)
+    with pytest.warns(RuntimeWarning, match="'broken'.*missing_dependency"):
+        catalogue = plugin_manager.load_catalogue(strict=False)
+    assert "good_thirdparty" in catalogue
+    assert catalogue["good_thirdparty"].source == "thirdparty-feature 1.2.3"
+    assert "layer_norm" in catalogue
+
+
+def test_strict_mode_and_disable_switch(monkeypatch):
+    _fake_entry_points(monkeypatch, [FakeEntryPoint("broken", _broken)])
+    with pytest.raises(BionicError, match="feature plugin 'broken'"):
+        plugin_manager.load_catalogue(strict=True, third_party=True)
+    monkeypatch.setenv(plugin_manager.DISABLE_ENV, "1")
+    catalogue = plugin_manager.load_catalogue()  # no warning, no third-party plugin
+    assert "broken" not in catalogue
+
+
+def test_plugin_returning_wrong_type_is_rejected(catalogue):
+    class Bad:
+        @hookimpl
+        def bionic_feature(self):
+            return {"name": "bad"}
+
+    with pytest.raises(TypeError, match="Feature"):
+        catalogue.add(Bad())
