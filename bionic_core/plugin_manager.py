@@ -93,9 +93,9 @@ class Catalogue:
 
 
 def load_builtin(catalogue: Catalogue) -> None:
-    from bionic_plugins import BUILTIN_FEATURES
+    from bionic_plugins import builtin_feature_modules
 
-    for module_name in BUILTIN_FEATURES:
+    for module_name in builtin_feature_modules():
         catalogue.add(importlib.import_module(module_name), source="builtin")
 
 

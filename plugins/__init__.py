@@ -1,7 +1,12 @@
-"""The built-in feature plugins: each module is one feature, registered by default."""
+"""The built-in feature plugins: each module of this package is one feature, registered by
+default. Adding a built-in feature means adding one module here."""
 
-# Module names, in no meaningful order: features act in the order of Feature.order.
-BUILTIN_FEATURES: tuple[str, ...] = (
-    "bionic_plugins.layer_norm",
-    "bionic_plugins.conv_frontend",
-)
+from __future__ import annotations
+
+import pkgutil
+
+
+def builtin_feature_modules() -> list[str]:
+    """Importable names of every feature module in this package (sorted, so loading is stable)."""
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_"))
