@@ -1,0 +1,90 @@
+"""The `bionic` command line end to end (Typer's CliRunner), including user errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bionic_cli.app import app
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_plugins_list_json_has_metadata(in_tmp):
+    result = invoke("plugins", "list", "--json")
+    assert result.exit_code == 0, result.output
+    features = {f["name"]: f for f in json.loads(result.stdout)}
+    assert {"conv_frontend", "layer_norm"} <= set(features)
+    conv = features["conv_frontend"]
+    assert conv["group"] == "functional" and conv["source"] == "builtin"
+    assert {"requires", "conflicts", "parameters"} <= set(conv)
+    assert any(p["name"] == "channels1" and p["default"] == 8 for p in conv["parameters"])
+
+
+def test_run_end_to_end_on_demo_data_records_mlflow(in_tmp):
+    result = invoke("run", "quickstart", "--data", "demo-small", "--epochs", "1",
+                    "--set", "hidden_sizes=[16, 16]", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "finished" and summary["is_demo"] is True
+    assert 0 <= summary["val_accuracy"] <= 1 and summary["epochs_run"] == 1
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{in_tmp / 'mlflow.db'}")
+    run = client.get_run(summary["run_id"])
+    assert run.data.params["feature.conv_frontend"] == "True"
+    assert run.data.tags["bionic.run_key"] == summary["run_key"]
+    assert "final_val_accuracy" in run.data.metrics
+    assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 1
+
+
+def _one_error_line(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bionic: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_unknown_experiment(in_tmp):
+    _one_error_line(invoke("run", "nope"), "experiments.toml", "unknown experiment 'nope'")
+
+
+def test_unknown_feature(in_tmp):
+    _one_error_line(invoke("run", "quickstart", "--without", "hebian"), "unknown feature 'hebian'")
+    _one_error_line(invoke("run", "quickstart", "--only", "conv_frontend,nope"), "'nope'")
+
+
+def test_bad_toml_value_and_unknown_key(in_tmp):
+    bad = in_tmp / "bad.toml"
+    bad.write_text('[experiments.x]\nepochs = "many"\n')
+    _one_error_line(invoke("run", "x", "--experiments", str(bad)), "bad.toml",
+                    "experiments.x.epochs: expected int")
+    bad.write_text('[experiments.x]\nepoch = 3\n')
+    _one_error_line(invoke("run", "x", "--experiments", str(bad)), "unknown key 'epoch'")
+
+
+def test_missing_data_path(in_tmp):
+    _one_error_line(invoke("run", "quickstart", "--data", str(in_tmp / "missing.csv")),
+                    "missing.csv")
+
+
+def test_bad_csv_row(in_tmp):
+    csv = in_tmp / "fer.csv"
+    csv.write_text("emotion,pixels,Usage\n0," + " ".join(["1"] * 2303) + ",Training\n")
+    _one_error_line(invoke("run", "quickstart", "--data", str(csv)), "fer.csv", "2303")
+
+
+def test_python_dash_m_entry_point(in_tmp):
+    out = subprocess.run([sys.executable, "-m", "bionic_cli", "run", "nope"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "unknown experiment" in out.stderr
