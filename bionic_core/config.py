@@ -33,6 +33,9 @@ class RunConfig:
     val_fraction: float = 0.1  # (spec) holdout of train when the data has no validation split
     features: tuple[str, ...] = ()  # (spec) enabled features
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # (spec) feature → params
+    # (spec) the column wiring the structural features share: cells, edges, table, seed,
+    # min_synapses, grouping (see bionic_core.connectome.network); {} = shipped census + billeh2020
+    connectome: dict[str, Any] = field(default_factory=dict)
     hidden_sizes: tuple[int, ...] = (290, 290, 290, 290)  # (spec) used when no layer plan
     activation: str = "relu"  # (spec) relu | gelu | tanh
     lr: float = 1e-3  # (spec) learning rate of the default Adam optimizer
@@ -91,6 +94,8 @@ class RunConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 _SECTION_KEYS = {"extends"}
+# Table fields whose entries `--set FIELD.KEY=VALUE` may set one at a time.
+TABLE_FIELDS = ("connectome",)
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
@@ -209,8 +214,14 @@ class ExperimentFile:
     def config(self, name: str) -> RunConfig:
         config = build_config(self._raw(name), f"{self.path}: experiments.{name}",
                               experiment=name)
+        connectome = dict(config.connectome)
+        for key in ("cells", "edges", "table"):  # files, except a table may be a published name
+            value = connectome.get(key)
+            if isinstance(value, str) and (key != "table" or "/" in value or Path(value).suffix):
+                connectome[key] = str((self.path.parent / value).resolve())
         return config.replace(dataset=self.resolve_path(config.dataset),
-                              test_data=config.test_data and self.resolve_path(config.test_data))
+                              test_data=config.test_data and self.resolve_path(config.test_data),
+                              connectome=connectome)
 
     def resolve_path(self, value: str) -> str:
         """A relative path in the file means relative to the file's folder; names stay names."""
@@ -247,7 +258,10 @@ def apply_overrides(
             raise BionicError(f"--set {item}: expected key=value")
         key, text = (s.strip() for s in item.split("=", 1))
         value = parse_value(text)
-        if "." in key:
+        if "." in key and key.split(".", 1)[0] in TABLE_FIELDS:  # connectome.edges=...
+            table, entry = key.split(".", 1)
+            raw.setdefault(table, dict(getattr(config, table)))[entry] = value
+        elif "." in key:
             feature, pname = key.split(".", 1)
             params.setdefault(feature, {})[pname] = value
         else:
@@ -296,4 +310,8 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
                                   f"(known: {known})")
             params[name][pname] = spec.coerce(value, f"{where}: params.{name}.{pname}")
     catalogue.validate(config.features, f"{where}: features")
+    if config.connectome:  # checked now, before any run starts
+        from bionic_core.connectome.network import source_arguments
+
+        source_arguments(config.connectome, f"{where}: connectome")
     return config.replace(params=params)

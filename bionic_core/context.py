@@ -49,6 +49,9 @@ class RunContext:
     host: FeatureHost
     seed: int
     stash: Stash = field(default_factory=Stash)
+    # JSON-serialisable records of where a feature's data came from (connectome files, hashes,
+    # seeds, mask densities), by feature name; logged with the run.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:

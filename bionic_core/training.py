@@ -131,7 +131,8 @@ def train_run(
     device, host = ctx.device, ctx.host
     result = RunResult(key=config.key(), config=config, status="finished", device=str(device),
                        dataset=dataset_record(data),
-                       plan={"sizes": plan.sizes, "source": plan.source},
+                       plan={"sizes": plan.sizes, "source": plan.source,
+                             "provenance": ctx.provenance},
                        n_parameters=count_parameters(model))
 
     params = [p for p in model.parameters() if p.requires_grad]

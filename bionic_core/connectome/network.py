@@ -1,0 +1,150 @@
+"""The connectome applied to one run: its source (the config's ``connectome`` table), the census
+layer plan, and masks and inhibitory input for whatever hidden layers the run actually has.
+
+The structural features share one connectome per run through these functions, so that the layer
+plan, the masks and the inhibitory input always come from the same cells, edges and seed.
+When the hidden units *are* the census cells (the ``laminar`` plan at scale 1) every number is
+neuron-level; for any other layer sizes the connectome's statistics are carried over instead
+(Bernoulli masks at its per-block densities, inhibitory input resampled from its layers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bionic_core.connectome.connectome import Connectome, build_connectome
+from bionic_core.connectome.masks import block_density
+from bionic_core.connectome.plot import source_label
+from bionic_core.connectome.provenance import density_record
+from bionic_core.context import StashKey
+from bionic_core.errors import BionicError
+from bionic_core.layer_plan import HiddenLayer, LayerPlan
+
+if TYPE_CHECKING:
+    from bionic_core.context import RunContext
+
+# The config's `connectome` table: key -> (default, accepted types, meaning).
+SOURCE_KEYS: dict[str, tuple[Any, tuple[type, ...], str]] = {
+    "cells": (None, (str,), "cell table file; default the shipped MICrONS v1300 census"),
+    "edges": (None, (str,), "edge table file; default: sample masks from `table`"),
+    "table": ("billeh2020", (str,), "connection-probability table: billeh2020, potjans2014, file"),
+    "seed": (0, (int,), "seed of sampled masks (fixed, so every run seed sees the same column)"),
+    "min_synapses": (1, (int,), "synapses an edge needs to count as a connection"),
+    "grouping": (None, (dict,), "hidden layer name -> list of excitatory cell types, in order"),
+}
+UNIT_IDS = "root_ids"  # HiddenLayer.extra key: the census cell behind each unit
+_CONNECTOME: StashKey[Connectome] = StashKey()
+
+
+def source_arguments(raw: Mapping[str, Any], where: str = "connectome") -> dict[str, Any]:
+    """Validate a ``connectome`` config table; return the keyword arguments of build_connectome."""
+    out = {key: default for key, (default, _, _) in SOURCE_KEYS.items()}
+    for key, value in raw.items():
+        if key not in SOURCE_KEYS:
+            raise BionicError(f"{where}: unknown key '{key}' (allowed: {', '.join(SOURCE_KEYS)})")
+        types = SOURCE_KEYS[key][1]
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise BionicError(f"{where}.{key}: expected {types[0].__name__}, got "
+                              f"{type(value).__name__} {value!r}")
+        out[key] = value
+    for key in ("cells", "edges"):
+        if out[key] is not None and not Path(out[key]).is_file():
+            raise BionicError(f"{where}.{key}: {out[key]}: file not found")
+    if out["min_synapses"] < 1:
+        raise BionicError(f"{where}.min_synapses: {out['min_synapses']} must be >= 1")
+    grouping = out["grouping"]
+    if grouping is not None and not all(
+        isinstance(types, list) and types and all(isinstance(t, str) for t in types)
+        for types in grouping.values()
+    ):
+        raise BionicError(f"{where}.grouping: expected layer name = [cell types, ...] entries")
+    return out
+
+
+def run_connectome(ctx: RunContext) -> Connectome:
+    """The run's connectome, built once per run (and cached across runs by build_connectome);
+    its provenance is recorded in ``ctx.provenance["connectome"]``."""
+    connectome = ctx.stash.get(_CONNECTOME)
+    if connectome is None:
+        connectome = build_connectome(**source_arguments(ctx.config.connectome))
+        ctx.stash[_CONNECTOME] = connectome
+        ctx.provenance["connectome"] = connectome.provenance
+    return connectome
+
+
+def census_plan(connectome: Connectome, scale: float = 1.0) -> LayerPlan:
+    """Hidden layers in the column's feedforward order with the census sizes.
+
+    At ``scale`` 1 every unit is one excitatory cell (its type, E/I label and root id attached);
+    otherwise each layer has ``round(scale * size)`` units that keep the laminar proportions but
+    stand for no particular cell.
+    """
+    if scale <= 0:
+        raise BionicError(f"laminar.scale: {scale} must be > 0")
+    layers = []
+    for layer in connectome.layers:
+        if scale == 1.0:
+            layers.append(HiddenLayer(name=layer.name, size=layer.size,
+                                      cell_types=layer.cell_types, ei=layer.ei,
+                                      extra={UNIT_IDS: layer.root_ids}))
+        else:
+            layers.append(HiddenLayer(name=layer.name, size=max(1, round(scale * layer.size))))
+    per_unit = "one unit per excitatory cell" if scale == 1.0 else f"{scale:g} units per cell"
+    return LayerPlan(layers=layers, source=f"census ({per_unit}): {source_label(connectome)}")
+
+
+def _units_are_cells(layer: HiddenLayer, index: int, connectome: Connectome) -> bool:
+    ids = layer.extra.get(UNIT_IDS)
+    return (ids is not None and index < len(connectome.layers)
+            and np.array_equal(ids, connectome.layers[index].root_ids))
+
+
+def plan_masks(
+    plan: LayerPlan, connectome: Connectome, *, shuffled: bool = False
+) -> tuple[list[HiddenLayer], dict[str, Any]]:
+    """The plan's layers with masks, and a provenance record of the masks actually used.
+
+    Layer 0's input comes from the front end, not from the connectome, so it stays dense; layer
+    k > 0 takes the feedforward block k-1 -> k, and every layer its intra-layer block. When the
+    units are the census cells the blocks are the connectome's own; otherwise (other sizes, or
+    ``shuffled``) they are Bernoulli draws at the connectome's per-block densities.
+    """
+    cells = all(_units_are_cells(layer, k, connectome) for k, layer in enumerate(plan.layers))
+    if cells and not shuffled:
+        ff = [np.array(m) for m in connectome.feedforward_masks]  # writable copies
+        intra = [np.array(m) for m in connectome.intra_masks]
+        prov = connectome.provenance
+        how = ("neuron-level (each unit is a cell): M[i, j] = 1 where cell j makes >= "
+               f"{prov['min_synapses']} synapses onto cell i" if prov["mode"] == "edges" else
+               "neuron-level (each unit is a cell): M[i, j] ~ Bernoulli(table probability of "
+               f"the cells' layer/class pair), table {prov['table']['name']}, seed {prov['seed']}")
+    else:
+        ff, intra = connectome.masks_for_sizes(plan.sizes, connectome.provenance["seed"])
+        how = ("Bernoulli at the connectome's per-block densities "
+               + ("(shuffled control)" if shuffled else f"for layer sizes {plan.sizes}"))
+    layers = [layer.with_masks(None if k == 0 else ff[k - 1], intra[k])
+              for k, layer in enumerate(plan.layers)]
+    names = [layer.name for layer in plan.layers]
+    record = {"masks": how, "input_projection": "dense (front end -> first hidden layer)",
+              "densities": density_record(names, [block_density(m, intra=False) for m in ff],
+                                          [block_density(m, intra=True) for m in intra])}
+    return layers, record
+
+
+def layer_inhibitory_input(layer: HiddenLayer, index: int, connectome: Connectome) -> np.ndarray:
+    """Normalised inhibitory input (in [0, 1]) of each unit of one hidden layer.
+
+    Census-cell units get their own value; units of any other plan get values drawn with
+    replacement from the census layer at the same depth (the last one for deeper layers), with a
+    seed fixed by the connectome seed and the layer index.
+    """
+    census = connectome.inhibitory_input_by_layer()
+    if _units_are_cells(layer, index, connectome):
+        return np.array(census[index], dtype=np.float32)
+    source = census[min(index, len(census) - 1)]
+    rng = np.random.default_rng([connectome.provenance["seed"], index])
+    return rng.choice(source, size=layer.size, replace=True).astype(np.float32)

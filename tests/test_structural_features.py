@@ -1,0 +1,319 @@
+"""The five structural feature plugins: laminar, adjacency_mask, intra_layer, graded_inhibition,
+lateral_inhibition — each changes the computation as documented, and off gives the plain one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
+from bionic_core.connectome import build_connectome
+from bionic_core.errors import BionicError
+from bionic_core.training import prepare, train_run
+
+from .conftest import tiny_config
+
+STRUCTURAL = ("laminar", "adjacency_mask", "intra_layer", "graded_inhibition",
+              "lateral_inhibition")
+CENSUS_SIZES = [266, 349, 185, 360]
+X = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+
+
+def build(catalogue, **changes):
+    """(ctx, model, plan) of a tiny config, in eval mode."""
+    ctx, model, plan = prepare(tiny_config(**changes), catalogue)
+    return ctx, model.eval(), plan
+
+
+def transfer(source, target) -> None:
+    """Copy every tensor the two models share (the plain model's are a subset)."""
+    state = source.state_dict()
+    target.load_state_dict({k: state.get(k, v) for k, v in target.state_dict().items()})
+
+
+# ------------------------------------------------------------------ a tiny hand-made column
+def write_tiny_column(folder: Path) -> dict:
+    """L4 units 1, 2, 3 (4P); L2/3 units 4, 5 (23P); inhibitory 10 (BC, L4), 11 (MC, L2/3).
+
+    Inhibitory connections onto units: 1 <- 10, 11; 2 <- 10; 4 <- 10, 11; none onto 3 and 5,
+    so counts are [2, 1, 0 | 2, 0] and the normalised input g = [1, .5, 0 | 1, 0].
+    """
+    cells = pd.DataFrame({"root_id": [1, 2, 3, 4, 5, 10, 11],
+                          "layer": ["L4", "L4", "L4", "L2/3", "L2/3", "L4", "L2/3"],
+                          "cell_type": ["4P", "4P", "4P", "23P", "23P", "BC", "MC"],
+                          "ei": ["E", "E", "E", "E", "E", "I", "I"]})
+    edges = pd.DataFrame(
+        [(1, 2, 1), (2, 1, 3), (3, 1, 1),  # within L4
+         (1, 4, 2), (2, 4, 1), (3, 5, 1),  # L4 -> L2/3
+         (4, 5, 1),  # within L2/3
+         (10, 1, 1), (10, 2, 2), (11, 1, 1), (11, 4, 1), (10, 4, 1)],  # inhibitory
+        columns=["pre_root_id", "post_root_id", "n_synapses"])
+    cells.to_csv(folder / "cells.csv", index=False)
+    edges.to_csv(folder / "edges.csv", index=False)
+    return {"cells": str(folder / "cells.csv"), "edges": str(folder / "edges.csv"),
+            "grouping": {"L4": ["4P"], "L2/3": ["23P"]}}
+
+
+TINY_FF = np.array([[1, 1, 0], [0, 0, 1]], dtype=np.float32)  # [post L2/3, pre L4]
+TINY_INTRA = [np.array([[0, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=np.float32),
+              np.array([[0, 0], [1, 0]], dtype=np.float32)]
+TINY_G = [np.array([1.0, 0.5, 0.0]), np.array([1.0, 0.0])]
+
+
+@pytest.fixture
+def tiny_column(tmp_path) -> dict:
+    return write_tiny_column(tmp_path)
+
+
+# ------------------------------------------------------------------ metadata
+def test_the_five_structural_features_are_listed_with_search_space(catalogue):
+    features = catalogue.features()
+    for name in STRUCTURAL:
+        feature = features[name]
+        assert feature.group == "structural" and feature.help
+        # every one contributes at least one tunable parameter
+        assert any(p.choices or (p.low is not None and p.high is not None)
+                   for p in feature.params), name
+    assert features["lateral_inhibition"].requires == ("conv_frontend",)
+    with pytest.raises(BionicError, match="lateral_inhibition.*conv_frontend"):
+        catalogue.validate(["lateral_inhibition"], "features")
+
+
+# ------------------------------------------------------------------ laminar
+def test_laminar_takes_sizes_and_units_from_the_census(catalogue):
+    _, model, plan = build(catalogue, features=("laminar",))
+    assert plan.sizes == CENSUS_SIZES and [h.weight.shape[0] for h in model.hidden] == CENSUS_SIZES
+    assert [layer.name for layer in plan.layers] == ["L4", "L2/3", "L5", "L6"]
+    assert set(plan.layers[0].cell_types) == {"4P"} and set(plan.layers[2].ei) == {"E"}
+    assert set(plan.layers[3].cell_types) == {"6P-IT", "6P-CT", "6P-U"}
+    assert model.readout.in_features == 360
+    _, plain, plain_plan = build(catalogue, features=())
+    assert plain_plan.sizes == [32, 32] and [h.weight.shape[0] for h in plain.hidden] == [32, 32]
+
+
+def test_laminar_scale_and_grouping(catalogue):
+    _, _, half = build(catalogue, features=("laminar",), params={"laminar": {"scale": 0.5}})
+    assert half.sizes == [round(0.5 * n) for n in CENSUS_SIZES]
+    assert half.layers[0].cell_types is None  # units no longer stand for cells
+    _, _, swapped = build(catalogue, features=("laminar",),
+                          connectome={"grouping": {"L2/3": ["23P"], "L4": ["4P"]}})
+    assert swapped.sizes == [349, 266]
+
+
+# ------------------------------------------------------------------ adjacency_mask
+def test_adjacency_mask_uses_the_column_masks(catalogue):
+    ctx, model, _ = build(catalogue, features=("laminar", "adjacency_mask"))
+    column = build_connectome()
+    assert model.hidden[0].mask is None  # front end -> first layer stays dense
+    for k in (1, 2, 3):
+        assert np.array_equal(model.hidden[k].mask.numpy(), column.feedforward_masks[k - 1])
+        w = model.hidden[k].weight.detach().numpy()
+        assert np.all(w[column.feedforward_masks[k - 1] == 0] == 0)
+    record = ctx.provenance["adjacency_mask"]
+    assert record["densities"] == column.provenance["densities"]
+    assert len(ctx.provenance["connectome"]["table"]["sha256"]) == 64
+
+
+def test_adjacency_mask_changes_the_forward_pass_and_off_is_dense(catalogue):
+    _, masked, _ = build(catalogue, features=("laminar", "adjacency_mask"))
+    _, dense, _ = build(catalogue, features=("laminar",))
+    x = torch.ones(1, 266)
+    for model in (masked, dense):
+        with torch.no_grad():
+            model.hidden[1].weight.fill_(1.0)
+            model.hidden[1].bias.zero_()
+    # all-ones weights: each unit sums its allowed inputs — its mask row, or all 266 when dense
+    expected = masked.hidden[1].mask.sum(dim=1)
+    assert torch.equal(masked.hidden[1](x), expected.unsqueeze(0))
+    assert torch.equal(dense.hidden[1](x), torch.full((1, 349), 266.0))
+    assert not torch.equal(expected, torch.full((349,), 266.0))
+
+
+def test_adjacency_mask_without_laminar_copies_block_densities(catalogue):
+    ctx, model, _ = build(catalogue, features=("adjacency_mask",), hidden_sizes=(64, 64, 64))
+    column = build_connectome()
+    assert model.hidden[0].mask is None
+    for k in (1, 2):
+        density = float(model.hidden[k].mask.mean())
+        p = column.feedforward_densities[k - 1]
+        assert abs(density - p) < 4 * np.sqrt(p * (1 - p) / 64**2)
+    assert "Bernoulli" in ctx.provenance["adjacency_mask"]["masks"]
+
+
+def test_shuffled_wiring_keeps_densities_but_not_the_wiring(catalogue):
+    _, model, _ = build(catalogue, features=("laminar", "adjacency_mask"),
+                        params={"adjacency_mask": {"wiring": "shuffled"}})
+    column = build_connectome()
+    mask = model.hidden[1].mask.numpy()
+    assert not np.array_equal(mask, column.feedforward_masks[0])
+    p = column.feedforward_densities[0]
+    assert abs(mask.mean() - p) < 4 * np.sqrt(p * (1 - p) / mask.size)
+
+
+def test_edge_table_gives_neuron_level_masks(catalogue, tiny_column):
+    ctx, model, plan = build(catalogue, features=("laminar", "adjacency_mask", "intra_layer"),
+                             connectome=tiny_column)
+    assert plan.sizes == [3, 2]
+    assert np.array_equal(model.hidden[1].mask.numpy(), TINY_FF)
+    for k in (0, 1):
+        assert np.array_equal(model.hidden[k].intra_mask.numpy(), TINY_INTRA[k])
+    assert ctx.provenance["connectome"]["mode"] == "edges"
+    assert "synapses onto cell i" in ctx.provenance["adjacency_mask"]["masks"]
+
+
+def test_masked_weights_stay_zero_after_training(catalogue):
+    config = tiny_config(features=("laminar", "adjacency_mask", "intra_layer"), epochs=2)
+    _, initial, _ = prepare(config, catalogue)
+    result = train_run(config, catalogue)
+    assert result.status == "finished" and result.epochs_run == 2
+    state = result.model_state
+    changed = 0
+    for k in range(4):
+        for weight, mask in ((f"hidden.{k}.weight", f"hidden.{k}.mask"),
+                             (f"hidden.{k}.intra_weight", f"hidden.{k}.intra_mask")):
+            if mask not in state:
+                continue
+            assert torch.count_nonzero(state[weight][state[mask] == 0]) == 0
+            assert (state[mask] == 0).float().mean() > 0.5  # the mask removes most synapses
+            changed += int(not torch.equal(state[weight], initial.state_dict()[weight]))
+    assert changed >= 6  # training did move the weights
+    provenance = result.plan["provenance"]
+    assert set(provenance) >= {"connectome", "laminar", "adjacency_mask", "intra_layer"}
+    json.dumps(result.plan)  # logged with the run as JSON
+
+
+# ------------------------------------------------------------------ intra_layer
+def test_intra_layer_adds_the_masked_lateral_step(catalogue, tiny_column):
+    _, model, _ = build(catalogue, features=("laminar", "adjacency_mask", "intra_layer"),
+                        connectome=tiny_column, params={"intra_layer": {"init_std": 0.5}})
+    _, plain, _ = build(catalogue, features=("laminar", "adjacency_mask"),
+                        connectome=tiny_column)
+    transfer(model, plain)
+    layer = model.hidden[1]
+    x = torch.rand(5, 3)
+    z = F.linear(x, layer.weight * layer.mask, layer.bias)
+    lateral = F.linear(torch.relu(z), layer.intra_weight * torch.from_numpy(TINY_INTRA[1]))
+    assert torch.allclose(layer(x), torch.relu(z + lateral))
+    assert not torch.allclose(layer(x), plain.hidden[1](x))
+    assert torch.equal(plain.hidden[1](x), torch.relu(z))
+    assert torch.count_nonzero(layer.intra_weight[torch.from_numpy(TINY_INTRA[1]) == 0]) == 0
+
+
+def test_intra_layer_off_restores_the_plain_model(catalogue):
+    _, on, _ = build(catalogue, features=("intra_layer",),
+                     params={"intra_layer": {"init_std": 0.2}})
+    _, off, _ = build(catalogue, features=())
+    transfer(on, off)
+    assert not torch.allclose(on(X), off(X))
+    with torch.no_grad():
+        for layer in on.hidden:
+            assert layer.intra_mask.diagonal().sum() == 0  # dense, no self-connections
+            assert abs(float(layer.intra_weight[layer.intra_mask == 1].std()) - 0.2) < 0.02
+            layer.intra_weight.zero_()
+    assert torch.equal(on(X), off(X))
+
+
+# ------------------------------------------------------------------ graded_inhibition
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_graded_inhibition_math_on_a_tiny_column(catalogue, tiny_column, alpha):
+    ctx, model, _ = build(catalogue, features=("laminar", "graded_inhibition"),
+                          connectome=tiny_column, params={"graded_inhibition": {"alpha": alpha}})
+    _, plain, _ = build(catalogue, features=("laminar",), connectome=tiny_column)
+    transfer(model, plain)
+    x = X.flatten(1)
+    for k, layer in enumerate(model.hidden):
+        gain = torch.tensor(1.0 - alpha * TINY_G[k], dtype=torch.float32)
+        assert torch.allclose(layer.post[0].gain, gain)
+        assert torch.allclose(layer(x), torch.relu(F.linear(x, layer.weight, layer.bias)) * gain)
+        x = layer(x)
+    assert not torch.allclose(model(X), plain(X))
+    assert ctx.provenance["graded_inhibition"]["layers"]["L4"]["min_gain"] == 1 - alpha
+
+
+def test_graded_inhibition_off_or_zero_is_the_plain_model(catalogue):
+    _, zero, _ = build(catalogue, features=("graded_inhibition",),
+                       params={"graded_inhibition": {"alpha": 0.0}})
+    _, on, _ = build(catalogue, features=("graded_inhibition",))
+    _, off, _ = build(catalogue, features=())
+    assert torch.equal(zero(X), off(X))  # no parameters, no random draws: same weights
+    assert not torch.allclose(on(X), off(X))
+    # uniform layers: values are drawn from the census layer at the same depth
+    census = build_connectome().inhibitory_input_by_layer()
+    for k, layer in enumerate(on.hidden):
+        g = (1.0 - layer.post[0].gain) / 0.5
+        assert set(np.round(g.numpy(), 5)) <= set(np.round(census[k], 5))
+    with pytest.raises(BionicError, match="alpha: 1.5 is outside"):
+        build(catalogue, features=("graded_inhibition",),
+              params={"graded_inhibition": {"alpha": 1.5}})
+
+
+# ------------------------------------------------------------------ lateral_inhibition
+def test_lateral_inhibition_sits_between_the_convolutions(catalogue):
+    _, on, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"))
+    names = [type(m).__name__ for m in on.frontend]
+    li = names.index("LateralInhibition")
+    assert names[:li] == ["Conv2d", "ReLU"] and "Conv2d" in names[li + 1:]
+
+
+@pytest.mark.parametrize("mode", ["divisive", "subtractive"])
+def test_lateral_inhibition_math(catalogue, mode):
+    _, model, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"),
+                        params={"lateral_inhibition": {"mode": mode, "strength": 0.5, "size": 3}})
+    li = next(m for m in model.frontend if type(m).__name__ == "LateralInhibition")
+    uniform = torch.full((1, 2, 5, 5), 2.0)
+    expected = 2.0 / (1 + 0.5 * 2.0) if mode == "divisive" else 2.0 - 0.5 * 2.0
+    # corners too: positions beyond the border are absent, not zeros
+    assert torch.allclose(li(uniform), torch.full_like(uniform, expected))
+    spot = torch.zeros(1, 1, 5, 5)
+    spot[0, 0, 2, 2] = 8.0
+    out = li(spot)
+    assert out[0, 0, 2, 2] == 8.0  # its surround is dark: the spot is untouched
+    assert torch.count_nonzero(out) == 1  # dark neighbours stay dark
+    edge = torch.zeros(1, 1, 5, 5)
+    edge[..., 2:] = 1.0
+    out = li(edge)
+    assert out[0, 0, 2, 2] > out[0, 0, 2, 4]  # a lit unit next to darkness is inhibited less
+
+
+def test_lateral_inhibition_off_or_zero_is_the_plain_front_end(catalogue):
+    _, zero, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"),
+                       params={"lateral_inhibition": {"strength": 0.0}})
+    _, on, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"))
+    _, off, _ = build(catalogue, features=("conv_frontend",))
+    assert torch.equal(zero(X), off(X))
+    assert not torch.allclose(on(X), off(X))
+
+
+# ------------------------------------------------------------------ the connectome config
+def test_connectome_config_overrides_paths_and_errors(tmp_path, catalogue, tiny_column):
+    base = RunConfig(features=("laminar",))
+    config = apply_overrides(base, sets=[f"connectome.edges={tiny_column['edges']}",
+                                         "connectome.seed=3"])
+    assert config.connectome == {"edges": tiny_column["edges"], "seed": 3}
+    assert config.key() != base.key()
+    resolve_features(config, catalogue, "here")
+    for raw, message in (({"edge": "x.csv"}, "here: connectome: unknown key 'edge'"),
+                         ({"seed": "1"}, "here: connectome.seed: expected int"),
+                         ({"cells": "nowhere.csv"}, "connectome.cells: nowhere.csv: file not"),
+                         ({"min_synapses": 0}, "min_synapses: 0 must be >= 1")):
+        with pytest.raises(BionicError, match=message):
+            resolve_features(base.replace(connectome=raw), catalogue, "here")
+    path = tmp_path / "experiments.toml"
+    path.write_text('[experiments.a]\nfeatures = ["laminar"]\n[experiments.a.connectome]\n'
+                    'cells = "cells.csv"\ntable = "billeh2020"\n')
+    loaded = ExperimentFile.load(path).config("a").connectome
+    assert loaded == {"cells": tiny_column["cells"], "table": "billeh2020"}
+
+
+def test_every_structural_feature_trains_together(catalogue):
+    config = tiny_config(features=("conv_frontend", *STRUCTURAL), epochs=1,
+                         params={"laminar": {"scale": 0.25}})
+    result = train_run(config, catalogue)
+    assert result.status == "finished" and np.isfinite(result.history[0]["train_loss"])
+    assert result.plan["sizes"] == [round(0.25 * n) for n in CENSUS_SIZES]
