@@ -122,15 +122,16 @@ def build_model(ctx: RunContext) -> tuple[BionicNet, LayerPlan]:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters that can be non-zero (masked-out weights are not counted)."""
-    total = 0
-    for module in model.modules():
-        for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad:
-                continue
-            mask = None
-            if isinstance(module, MaskedHiddenLayer):
-                mask = module.mask if name == "weight" else (
-                    module.intra_mask if name == "intra_weight" else None)
-            total += int(mask.sum().item()) if mask is not None else p.numel()
+    """Trainable parameters that can be non-zero: masked-out synapses are not counted.
+
+    Counted per masked layer from the mask shapes, so it holds however a feature re-wraps the
+    weight tensors (e.g. a torch parametrization that moves ``weight`` elsewhere).
+    """
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    for layer in model.modules():
+        if isinstance(layer, MaskedHiddenLayer):
+            if layer.mask is not None:
+                total -= int(layer.mask.numel() - layer.mask.sum().item())
+            if layer.intra_weight is not None and layer.intra_mask is not None:
+                total -= int(layer.intra_mask.numel() - layer.intra_mask.sum().item())
     return total

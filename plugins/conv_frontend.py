@@ -1,11 +1,17 @@
 """conv_frontend: the paper's convolutional front end (retinotopic spatial processing).
 
 Conv(c1) → ReLU → [modules other features insert at stage "after_conv1", e.g. lateral
-inhibition] → pool → Conv(c2) → ReLU → pool → flatten.
+inhibition] → pool → Conv(c2) → ReLU → [CBAM attention] → pool → flatten.
+
+CBAM (Woo et al. 2018, "Convolutional Block Attention Module"): channel attention (a shared
+MLP over the average- and max-pooled channel descriptors) followed by spatial attention (a k×k
+convolution over the channel-wise mean and max maps); each rescales the features by a sigmoid
+gate. With ``attention = false`` the front end is the plain two-layer CNN.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from bionic_core.features import Feature, Param
@@ -14,18 +20,59 @@ from bionic_core.hookspecs import hookimpl
 NAME = "conv_frontend"
 
 
+class ChannelAttention(nn.Module):
+    """``x · σ(MLP(avgpool x) + MLP(maxpool x))`` with one gate per channel."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3)))
+        return x * torch.sigmoid(gate)[:, :, None, None]
+
+
+class SpatialAttention(nn.Module):
+    """``x · σ(conv([mean_c x, max_c x]))`` with one gate per position."""
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(maps))
+
+
+def _pool(kind: str, size: int) -> nn.Module:
+    if size <= 1:
+        return nn.Identity()
+    return nn.MaxPool2d(size) if kind == "max" else nn.AvgPool2d(size)
+
+
 @hookimpl
 def bionic_feature() -> Feature:
     return Feature(
         name=NAME,
         group="functional",
-        help="Two convolutional layers (the paper's Conv(8) → Conv(16)) before the hidden layers.",
+        help="Two convolutional layers (the paper's Conv(8) → Conv(16)) with CBAM channel + "
+             "spatial attention before the hidden layers.",
         params=(
             Param("channels1", int, 8, "channels of the first convolution", low=4, high=32),
             Param("channels2", int, 16, "channels of the second convolution", low=8, high=64),
-            Param("kernel_size", int, 3, "kernel size of both convolutions", choices=(3, 5)),
-            Param("pool", int, 2, "max-pool size after each convolution (1 = none)",
-                  choices=(1, 2)),
+            Param("kernel1", int, 3, "kernel size of the first convolution", choices=(3, 5, 7)),
+            Param("kernel2", int, 3, "kernel size of the second convolution", choices=(3, 5)),
+            Param("pool", int, 2, "pooling window and stride after each convolution (1 = none)",
+                  choices=(1, 2, 3)),
+            Param("pool_type", str, "max", "pooling: max or average", choices=("max", "avg")),
+            Param("attention", bool, True, "CBAM channel + spatial attention after Conv(c2)",
+                  choices=(True, False)),
+            Param("reduction", int, 4, "CBAM channel-MLP reduction ratio (hidden = c2 / r)",
+                  choices=(2, 4, 8)),
+            Param("spatial_kernel", int, 7, "kernel size of CBAM's spatial-attention "
+                  "convolution", choices=(3, 5, 7)),
         ),
     )
 
@@ -33,17 +80,19 @@ def bionic_feature() -> Feature:
 @hookimpl
 def bionic_frontend(ctx, in_channels: int) -> nn.Module:
     p = ctx.params(NAME)
-    k, pad = p["kernel_size"], p["kernel_size"] // 2
-    pool = nn.MaxPool2d(p["pool"]) if p["pool"] > 1 else nn.Identity()
+    c1, c2 = p["channels1"], p["channels2"]
     after_conv1 = [m for _, m in ctx.host.ordered("bionic_frontend_stage", ctx=ctx,
-                                                  stage="after_conv1", channels=p["channels1"])]
+                                                  stage="after_conv1", channels=c1)]
+    attention = ([ChannelAttention(c2, p["reduction"]), SpatialAttention(p["spatial_kernel"])]
+                 if p["attention"] else [])
     return nn.Sequential(
-        nn.Conv2d(in_channels, p["channels1"], k, padding=pad),
+        nn.Conv2d(in_channels, c1, p["kernel1"], padding=p["kernel1"] // 2),
         nn.ReLU(),
         *after_conv1,
-        pool,
-        nn.Conv2d(p["channels1"], p["channels2"], k, padding=pad),
+        _pool(p["pool_type"], p["pool"]),
+        nn.Conv2d(c1, c2, p["kernel2"], padding=p["kernel2"] // 2),
         nn.ReLU(),
-        nn.MaxPool2d(p["pool"]) if p["pool"] > 1 else nn.Identity(),
+        *attention,
+        _pool(p["pool_type"], p["pool"]),
         nn.Flatten(),
     )

@@ -35,7 +35,10 @@ class LateralInhibition(nn.Module):
     def surround(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of each position's in-bounds neighbours (k×k window without the centre)."""
         k, pad = self.size, self.size // 2
-        window_sum = F.avg_pool2d(x, k, stride=1, padding=pad, count_include_pad=True) * (k * k)
+        # The k×k window sum as a depthwise convolution with a ones kernel: the same sum as
+        # avg_pool2d × k², several times faster on the CPU (oneDNN), forward and backward.
+        kernel = torch.ones((x.shape[1], 1, k, k), dtype=x.dtype, device=x.device)
+        window_sum = F.conv2d(x, kernel, padding=pad, groups=x.shape[1])
         ones = torch.ones((1, 1, *x.shape[-2:]), dtype=x.dtype, device=x.device)
         count = F.avg_pool2d(ones, k, stride=1, padding=pad, count_include_pad=True) * (k * k)
         return (window_sum - x) / (count - 1)

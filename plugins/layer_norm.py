@@ -1,4 +1,8 @@
-"""layer_norm: Layer Normalization of each hidden layer's activity."""
+"""layer_norm: Layer Normalization of each hidden layer's activity.
+
+Runs at order 30 in the layer-activity phase: after graded inhibition (20), which scales the
+raw activity, and before synaptic noise (40), so that σ is in units of the normalised activity.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,99 @@
+"""synaptic_noise: Gaussian noise on the hidden layers' activity or synaptic weights, in
+training only (neural stochasticity; evaluation is noise-free).
+
+- ``target = "activations"`` (default): each hidden layer's activity gets ``+ σ·ξ`` per unit and
+  sample, after LayerNorm when that is on (order 40 > layer_norm's 30), so σ is in units of the
+  normalised activity.
+- ``target = "weights"``: each forward pass in training uses ``W ⊙ (1 + σ·ξ) ⊙ M``, one draw
+  per weight and batch: multiplicative, because synaptic transmission varies in proportion to
+  the synapse's strength. Implemented as a torch parametrization of ``weight``, so the optimizer
+  and other features keep working on the underlying weights; a masked (zero) weight stays zero.
+
+ξ is standard normal from torch's global generator, which the run seeds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from bionic_core.errors import BionicError
+from bionic_core.features import Feature, Param
+from bionic_core.hookspecs import hookimpl
+from bionic_core.model import MaskedHiddenLayer
+
+NAME = "synaptic_noise"
+
+
+class ActivityNoise(nn.Module):
+    """``h + σ·ξ`` in training mode; identity in eval mode."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.sigma == 0:
+            return h
+        return h + self.sigma * torch.randn_like(h)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
+
+
+class WeightNoise(nn.Module):
+    """Parametrization ``W ↦ W ⊙ (1 + σ·ξ)`` in training mode; ``W`` in eval mode."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.sigma == 0:
+            return weight
+        return weight * (1 + self.sigma * torch.randn_like(weight))
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
+
+
+def _params(ctx) -> dict:
+    p = ctx.params(NAME)
+    if p["sigma"] < 0:
+        raise BionicError(f"params.{NAME}.sigma: {p['sigma']} must not be negative")
+    return p
+
+
+@hookimpl
+def bionic_feature() -> Feature:
+    return Feature(
+        name=NAME,
+        group="functional",
+        help="Gaussian noise in training only: additive on each hidden layer's activity "
+             "(default) or multiplicative on its feedforward weights.",
+        params=(
+            Param("target", str, "activations", "where the noise goes",
+                  choices=("activations", "weights")),
+            Param("sigma", float, 0.1, "noise standard deviation (activity units, or fraction "
+                  "of each weight)", low=0.01, high=0.5, log=True),
+        ),
+        # After layer_norm (30) in the layer-activity phase: σ is then relative to unit variance.
+        order=40,
+    )
+
+
+@hookimpl
+def bionic_layer_activity(ctx) -> nn.Module | None:
+    p = _params(ctx)
+    return ActivityNoise(p["sigma"]) if p["target"] == "activations" else None
+
+
+@hookimpl
+def bionic_model_built(ctx, model: nn.Module) -> None:
+    p = _params(ctx)
+    if p["target"] != "weights":
+        return
+    for layer in model.modules():
+        if isinstance(layer, MaskedHiddenLayer):
+            parametrize.register_parametrization(layer, "weight", WeightNoise(p["sigma"]))
