@@ -91,6 +91,20 @@ def _diff(features: frozenset[str], anchor: frozenset[str] | None):
     return tuple(sorted(anchor - features)), tuple(sorted(features - anchor))
 
 
+def _dependents(feature: str, enabled: Sequence[str],
+                catalogue: Mapping[str, Feature]) -> set[str]:
+    """``feature`` and every feature of ``enabled`` that requires it, directly or transitively."""
+    gone = {feature}
+    changed = True
+    while changed:
+        changed = False
+        for name in enabled:
+            if name not in gone and gone & set(catalogue[name].requires):
+                gone.add(name)
+                changed = True
+    return gone
+
+
 def plan_design(
     kind: str,
     *,
@@ -105,7 +119,9 @@ def plan_design(
     """Enumerate the configurations of an ablation design of ``kind`` (see ``KINDS``).
 
     - leave-one-out: the reference, then the reference without each of its features
-      (``-feature``), then the baseline if one is given.
+      (``-feature``), then the baseline if one is given. Removing a feature also removes the
+      reference features that (transitively) require it — taking away the conv front end takes
+      the lateral inhibition inside it too — and ``removed`` lists them all.
     - add-one-in: the baseline (empty when not given), then the baseline plus each of
       ``factors`` (default: reference − baseline) as ``+feature``, then the reference if given.
     - factorial: every on/off combination of ``factors`` (all-on first, all-off last), with the
@@ -145,7 +161,8 @@ def plan_design(
         if ref is None:
             raise BionicError("design leave-one-out: needs a reference feature set")
         cands.append(("reference", ref))
-        cands.extend((f"-{f}", [g for g in ref if g != f]) for f in ref)
+        cands.extend((f"-{f}", [g for g in ref if g not in _dependents(f, ref, catalogue)])
+                      for f in ref)
         if base is not None:
             cands.append(("baseline", base))
     elif kind == "add-one-in":

@@ -43,23 +43,30 @@ def test_validate_symmetric_conflict_reported_once():
     assert validate_feature_set({"x", "y"}, cat) == ["x conflicts with y"]
 
 
-def test_leave_one_out_with_drop_and_baseline():
+def test_leave_one_out_cascades_requirements_and_adds_baseline():
     d = plan_design("leave-one-out", catalogue=CAT, reference=REF, baseline=[])
     assert d.kind == "leave-one-out" and d.anchor == "reference"
-    assert names(d) == ["reference", "-lateral_inhibition", "-adjacency_mask", "-hebbian",
-                        "baseline"]
+    assert names(d) == ["reference", "-conv_frontend", "-lateral_inhibition", "-adjacency_mask",
+                        "-hebbian", "baseline"]
     ref = d.configurations[0]
     assert ref.features == frozenset(REF) and ref.removed == () and ref.added == ()
     minus = d.by_name("-adjacency_mask")
     assert minus.features == frozenset(REF) - {"adjacency_mask"}
     assert minus.removed == ("adjacency_mask",) and minus.added == ()
     assert d.by_name("baseline").removed == tuple(sorted(REF))
-    # removing conv_frontend breaks lateral_inhibition: dropped, with the reason
-    assert len(d.dropped) == 1
-    drop = d.dropped[0]
-    assert drop.name == "-conv_frontend"
-    assert drop.reason == "lateral_inhibition requires conv_frontend"
-    assert drop.features == frozenset(REF) - {"conv_frontend"}
+    # removing conv_frontend takes lateral_inhibition (which requires it) with it
+    no_conv = d.by_name("-conv_frontend")
+    assert no_conv.features == frozenset({"adjacency_mask", "hebbian"})
+    assert no_conv.removed == ("conv_frontend", "lateral_inhibition")
+    assert d.dropped == ()
+
+
+def test_leave_one_out_drops_an_invalid_set_with_its_reason():
+    # the explicit baseline breaks a requirement, so it is dropped with the reason
+    d = plan_design("leave-one-out", catalogue=CAT, reference=REF,
+                    baseline=["lateral_inhibition"])
+    assert [x.name for x in d.dropped] == ["baseline"]
+    assert d.dropped[0].reason == "lateral_inhibition requires conv_frontend"
 
 
 def test_leave_one_out_without_baseline_and_dedup():
