@@ -48,6 +48,13 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda (recorded, not part of the run key)
     deterministic: bool = False  # deterministic kernels (slower); recorded, not in the key
     eval_batch_size: int = 1024  # evaluation chunk; does not change results
+    # How to run, not what (recorded, not in the key): bf16 autocast on CUDA ("fp32" | "bf16"),
+    # torch.compile, and `bionic ablate` training runs of one shape together (multi-model engine,
+    # at most `max_models` at a time; 0 = as many as share a shape).
+    precision: str = "fp32"
+    compile: bool = False
+    multimodel: bool = True
+    max_models: int = 0
     # Sections read by other commands (ablation design, tuning search space), kept verbatim.
     ablation: dict[str, Any] = field(default_factory=dict)
     tune: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +63,8 @@ class RunConfig:
     def spec(self) -> dict[str, Any]:
         """The canonical form of this run (what determines its result)."""
         excluded = {"experiment", "description", "seeds", "device", "deterministic",
-                    "eval_batch_size", "ablation", "tune"}
+                    "eval_batch_size", "precision", "compile", "multimodel", "max_models",
+                    "ablation", "tune"}
         out = {}
         for f in dataclasses.fields(self):
             if f.name in excluded:
@@ -91,6 +99,8 @@ class RunConfig:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
 
+# Training precision: fp32, or bf16 autocast of the forward pass (CUDA only; the CPU stays fp32).
+PRECISIONS = ("fp32", "bf16")
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 _SECTION_KEYS = {"extends"}
@@ -310,6 +320,9 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
                                   f"(known: {known})")
             params[name][pname] = spec.coerce(value, f"{where}: params.{name}.{pname}")
     catalogue.validate(config.features, f"{where}: features")
+    if config.precision not in PRECISIONS:
+        raise BionicError(f"{where}: precision: {config.precision!r} is not one of "
+                          f"{', '.join(PRECISIONS)}")
     if config.connectome:  # checked now, before any run starts
         from bionic_core.connectome.network import source_arguments
 

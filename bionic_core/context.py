@@ -62,6 +62,12 @@ class RunContext:
     def features(self) -> dict[str, Feature]:
         return self.host.enabled
 
+    def adam_options(self) -> dict[str, Any]:
+        """Keyword arguments for torch's Adam/AdamW on this run's device: the fused one-kernel
+        update on CPU and CUDA (several times faster than the default per-tensor loop over
+        these models' ~30 tensors; the same update up to rounding)."""
+        return {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+
     def params(self, feature: str) -> dict[str, Any]:
         """The resolved parameters of ``feature``: its defaults overlaid with the config's."""
         return self.config.feature_params(feature, self.host.catalogue[feature])

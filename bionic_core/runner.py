@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bionic_core.config import RunConfig
+from bionic_core.data import Dataset
 from bionic_core.plugin_manager import Catalogue
 from bionic_core.tracking import (
+    TAG_EXPERIMENT,
     TAG_KEY,
     TAG_KIND,
     Tracker,
@@ -24,7 +27,18 @@ def checkpoint_path(config: RunConfig, checkpoint_dir: Path = CHECKPOINT_DIR) ->
     return checkpoint_dir / f"{config.key()}.pt"
 
 
-def run_tracked(
+@dataclass
+class TrackedRun:
+    """An MLflow run opened for one run spec, waiting for its training result."""
+
+    config: RunConfig
+    run_id: str
+    checkpoint: Path
+    data: Dataset
+    on_epoch: Callable[[int, dict[str, float]], None]  # logs the epoch's row, then reports it
+
+
+def start_tracked(
     config: RunConfig,
     catalogue: Catalogue,
     tracker: Tracker,
@@ -34,12 +48,9 @@ def run_tracked(
     extra_tags: dict[str, str] | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: Path = CHECKPOINT_DIR,
-) -> tuple[RunResult, str]:
-    """Train ``config`` and record it as one MLflow run; returns ``(result, run_id)``.
-
-    The epoch checkpoint lives under ``checkpoint_dir`` by run key, so an interrupted run
-    continues where it stopped; it is deleted once the run is recorded as finished.
-    """
+    run_id: str | None = None,
+) -> TrackedRun:
+    """Open (or continue, with ``run_id``) the MLflow run of ``config``; see :func:`run_tracked`."""
     from bionic_core.seeding import resolve_device
 
     data = load_run_data(config)
@@ -50,23 +61,83 @@ def run_tracked(
             "bionic.dataset_is_demo": str(data.is_demo),
             "bionic.features": ",".join(sorted(config.features)) or "(none)",
             **environment_tags(device), **(extra_tags or {})}
-    run_id = tracker.start(config.experiment, run_name or f"{config.experiment}-s{config.seed}",
-                           tags=tags, params=flatten_params(spec, sorted(catalogue.entries)),
-                           parent_id=parent_id)
+    # Params record every resolved hyper-parameter: feature parameters with defaults filled in.
+    spec["params"] = {f: config.feature_params(f, catalogue[f]) for f in sorted(config.features)}
+    if run_id is None:
+        run_id = tracker.start(config.experiment,
+                               run_name or f"{config.experiment}-s{config.seed}", tags=tags,
+                               params=flatten_params(spec, sorted(catalogue.entries)),
+                               parent_id=parent_id)
+    else:
+        tracker.client.update_run(run_id, status="RUNNING")
+        tracker.set_tags(run_id, {**tags, TAG_EXPERIMENT: config.experiment,
+                                  **({"mlflow.parentRunId": parent_id} if parent_id else {})})
 
     def epoch_done(epoch: int, row: dict[str, float]) -> None:
         tracker.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=epoch)
         if on_epoch is not None:
             on_epoch(epoch, row)
 
-    checkpoint = checkpoint_path(config, checkpoint_dir)
-    try:
-        result = train_run(config, catalogue, checkpoint=checkpoint, on_epoch=epoch_done,
-                           data=data)
-    except BaseException:
-        tracker.end(run_id, "KILLED")
-        raise
+    return TrackedRun(config, run_id, checkpoint_path(config, checkpoint_dir), data, epoch_done)
+
+
+def fail_tracked(tracker: Tracker, tracked: TrackedRun, exc: BaseException) -> None:
+    """An exception marks the run FAILED (tag ``bionic.status`` = error), an interrupt KILLED."""
+    if isinstance(exc, Exception):
+        tracker.set_tags(tracked.run_id, {"bionic.status": "error",
+                                          "bionic.reason": f"{type(exc).__name__}: {exc}"[:500]})
+        tracker.end(tracked.run_id, "FAILED")
+    else:
+        tracker.end(tracked.run_id, "KILLED")
+
+
+def finish_tracked(tracker: Tracker, tracked: TrackedRun, result: RunResult) -> None:
+    """Record the result, end the MLflow run and delete the checkpoint."""
+    run_id = tracked.run_id
+    if result.resumed_from_epoch:  # count the epochs trained before the interruption too
+        result.train_seconds += sum(row.get("epoch_time", 0.0)
+                                    for row in result.history[:result.resumed_from_epoch])
+        # Epochs checkpointed before the interruption but not logged yet (or logged in an
+        # earlier MLflow run) are logged now, each once.
+        logged = {m.step for m in tracker.client.get_metric_history(run_id, "train_loss")}
+        for row in result.history:
+            if int(row["epoch"]) not in logged:
+                tracker.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"},
+                                    step=int(row["epoch"]))
+        tracker.set_tags(run_id, {"bionic.resumed_from_epoch": str(result.resumed_from_epoch)})
     log_run_result(tracker, run_id, result)
     tracker.end(run_id, "FINISHED" if result.status == "finished" else "FAILED")
-    checkpoint.unlink(missing_ok=True)
-    return result, run_id
+    tracked.checkpoint.unlink(missing_ok=True)
+
+
+def run_tracked(
+    config: RunConfig,
+    catalogue: Catalogue,
+    tracker: Tracker,
+    *,
+    run_name: str | None = None,
+    parent_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint_dir: Path = CHECKPOINT_DIR,
+    run_id: str | None = None,
+) -> tuple[RunResult, str]:
+    """Train ``config`` and record it as one MLflow run; returns ``(result, run_id)``.
+
+    The epoch checkpoint lives under ``checkpoint_dir`` by run key, so an interrupted run
+    continues where it stopped; it is deleted once the run is recorded as finished. ``run_id``
+    continues that (interrupted) MLflow run instead of starting a new one: its params are
+    write-once, so only its status and tags are updated. An exception marks the run FAILED
+    (tag ``bionic.status`` = error, with the reason), an interrupt KILLED.
+    """
+    tracked = start_tracked(config, catalogue, tracker, run_name=run_name, parent_id=parent_id,
+                            extra_tags=extra_tags, on_epoch=on_epoch,
+                            checkpoint_dir=checkpoint_dir, run_id=run_id)
+    try:
+        result = train_run(config, catalogue, checkpoint=tracked.checkpoint,
+                           on_epoch=tracked.on_epoch, data=tracked.data)
+    except BaseException as exc:
+        fail_tracked(tracker, tracked, exc)
+        raise
+    finish_tracked(tracker, tracked, result)
+    return result, tracked.run_id

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +75,43 @@ class Tracker:
     def __init__(self, uri: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
+        # MLflow's own INFO lines (database creation, migrations) would bury bionic's output.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri = tracking_uri(uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self._experiments: dict[str, str] = {}
 
+    @contextmanager
+    def contact(self) -> Iterator[None]:
+        """Talk to the store for the first time: an HTTP server fails fast (no retries, short
+        timeout) and any failure becomes one clear BionicError naming the URI."""
+        probe = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+        saved = {k: os.environ.get(k) for k in probe}
+        if self.uri.startswith(("http://", "https://")):
+            os.environ.update({k: v for k, v in probe.items() if saved[k] is None})
+        try:
+            yield
+        except BionicError:
+            raise
+        except Exception as exc:
+            text = str(exc).strip()
+            # A failed HTTP request nests its root cause ("[Errno 111] Connection refused").
+            refused = re.search(r"\[Errno -?\d+\][^\"')]*", text)
+            first = (f"cannot connect: {refused.group(0).strip()}" if refused
+                     else (text.splitlines() or [type(exc).__name__])[0][:300])
+            raise BionicError(f"tracking URI {self.uri}: cannot be used: {first}") from exc
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+
     def experiment_id(self, name: str) -> str:
+        """The MLflow experiment's id, created when missing (the first call fails fast)."""
         if name not in self._experiments:
-            try:
+            with self.contact():
                 found = self.client.get_experiment_by_name(name)
                 self._experiments[name] = (found.experiment_id if found is not None
                                            else self.client.create_experiment(name))
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise BionicError(f"tracking URI {self.uri}: cannot be used: {first}") from exc
         return self._experiments[name]
 
     def start(self, experiment: str, run_name: str, *, tags: dict[str, str],

@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from bionic_core.batches import DeviceSplit
-from bionic_core.config import RunConfig
+from bionic_core.config import PRECISIONS, RunConfig
 from bionic_core.context import RunContext
 from bionic_core.data import CLASS_NAMES, Dataset, load_dataset
+from bionic_core.errors import BionicError
 from bionic_core.metrics import classification_metrics
 from bionic_core.model import BionicNet, build_model, count_parameters
 from bionic_core.plugin_manager import Catalogue
@@ -116,6 +117,176 @@ def prepare(config: RunConfig, catalogue: Catalogue,
     return ctx, model, plan
 
 
+class RunState:
+    """One run in training: its model, optimizer, scheduler, loss, batch transforms, data-order
+    generator and early-stopping bookkeeping, resumed from its checkpoint when there is one.
+
+    :func:`train_run` drives one run; the multi-model engine (:mod:`bionic_core.multimodel`)
+    drives several in lockstep. Both leave the per-run work — after-step hooks, the end of an
+    epoch, checkpoints, the final evaluation — to this class, so the two paths cannot drift.
+    """
+
+    def __init__(self, config: RunConfig, catalogue: Catalogue, data: Dataset, *,
+                 checkpoint: Path | None = None, on_epoch: EpochCallback | None = None,
+                 device: torch.device | None = None) -> None:
+        if config.precision not in PRECISIONS:  # configs built in code skip resolve_features
+            raise BionicError(f"precision: {config.precision!r} is not one of {list(PRECISIONS)}")
+        self.config, self.data = config, data
+        self.checkpoint, self.on_epoch = checkpoint, on_epoch
+        self.ctx, self.model, plan = prepare(config, catalogue, device)
+        self.device, host = self.ctx.device, self.ctx.host
+        self.result = RunResult(key=config.key(), config=config, status="finished",
+                                device=str(self.device), dataset=dataset_record(data),
+                                plan={"sizes": plan.sizes, "source": plan.source,
+                                      "provenance": self.ctx.provenance},
+                                n_parameters=count_parameters(self.model))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = (host.single("bionic_optimizer", ctx=self.ctx, parameters=params)
+                          or torch.optim.Adam(params, lr=config.lr, **self.ctx.adam_options()))
+        self.scheduler = host.single("bionic_scheduler", ctx=self.ctx, optimizer=self.optimizer)
+        self.criterion = host.single("bionic_criterion", ctx=self.ctx) or nn.CrossEntropyLoss()
+        self.transforms = [t for _, t in host.ordered("bionic_batch_transform", ctx=self.ctx)]
+        self.after_step = host.implementations("bionic_after_step")
+        self.generator = make_generator(config.seed, self.device)
+        self.epoch = self.step = self.bad_epochs = 0  # epoch: epochs finished so far
+        self.stopped = False
+        self.best_metric, self.best_state = -math.inf, _clone_state(self.model)
+        self.seconds = 0.0  # training time of this run (its share, when trained with others)
+        if checkpoint is not None and checkpoint.is_file():
+            self._resume(checkpoint)
+
+    def _resume(self, checkpoint: Path) -> None:
+        saved = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None and saved.get("scheduler") is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["generator"].cpu())
+        self.epoch, self.step, self.bad_epochs = saved["epoch"], saved["step"], saved["bad_epochs"]
+        self.best_metric, self.best_state = saved["best_metric"], saved["best_state"]
+        self.result.best_epoch, self.result.history = saved["best_epoch"], saved["history"]
+        self.result.resumed_from_epoch = self.epoch
+        self.stopped = saved["stopped"]
+
+    @property
+    def done(self) -> bool:
+        """Stopped early, diverged, or trained every epoch."""
+        return self.stopped or self.result.status != "finished" or self.epoch >= self.config.epochs
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The features' training-batch transforms, drawing from this run's generator."""
+        for transform in self.transforms:
+            x = transform(x, self.generator)
+        return x
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, forward: Callable[..., Any],
+                   autocast: Any) -> torch.Tensor:
+        """One optimizer step on one training batch (augmented here); the detached loss."""
+        x = self.augment(x)
+        with autocast:
+            logits = forward(x)
+        loss = self.criterion(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.after_optimizer_step()
+        return loss.detach()
+
+    def after_optimizer_step(self) -> None:
+        """Count the step and call the features' after-step hooks (outside autograd)."""
+        self.step += 1
+        if self.after_step:
+            args = {"ctx": self.ctx, "model": self.model, "step": self.step}
+            with torch.no_grad():
+                for _, impl in self.after_step:
+                    impl.function(**{a: args[a] for a in impl.argnames})
+
+    def end_epoch(self, train_loss: float, val: DeviceSplit, started: float) -> None:
+        """Validate, step the scheduler, keep the best state, decide on early stopping, log the
+        epoch's row, checkpoint and report. ``started`` is the ``perf_counter`` time the epoch
+        began (for a run trained with others: now minus its share of the training time)."""
+        config, result = self.config, self.result
+        if not math.isfinite(train_loss):
+            result.status = "failed"
+            result.reason = f"diverged: training loss is {train_loss} in epoch {self.epoch + 1}"
+            return
+        val_metrics = evaluate(self.model, val, config.eval_batch_size)
+        monitored = val_metrics[config.monitor.removeprefix("val_")]
+        scheduler = self.scheduler
+        if scheduler is not None:
+            scheduler.step(monitored) if _is_plateau(scheduler) else scheduler.step()
+        self.epoch += 1
+        if monitored > self.best_metric:
+            self.best_metric, self.best_state, self.bad_epochs = (
+                monitored, _clone_state(self.model), 0)
+            result.best_epoch = self.epoch
+        else:
+            self.bad_epochs += 1
+        elapsed = time.perf_counter() - started
+        self.seconds += elapsed
+        row = {"epoch": self.epoch, "train_loss": train_loss,
+               "val_accuracy": val_metrics["accuracy"], "val_macro_f1": val_metrics["macro_f1"],
+               "epoch_time": elapsed, "lr": float(self.optimizer.param_groups[0]["lr"])}
+        result.history.append(row)
+        self.ctx.host.ordered("bionic_epoch_end", ctx=self.ctx, model=self.model,
+                              epoch=self.epoch, metrics=row)
+        self.stopped = config.patience > 0 and self.bad_epochs >= config.patience
+        if self.checkpoint is not None:  # copies: a model trained with others holds views
+            _atomic_save({"model": _clone_state(self.model),
+                          "optimizer": self.optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                          "generator": self.generator.get_state(), "epoch": self.epoch,
+                          "step": self.step, "bad_epochs": self.bad_epochs,
+                          "best_metric": self.best_metric, "best_state": self.best_state,
+                          "best_epoch": result.best_epoch, "history": result.history,
+                          "stopped": self.stopped}, self.checkpoint)
+        if self.on_epoch is not None:
+            self.on_epoch(self.epoch, row)
+
+    def finish(self, val: DeviceSplit) -> RunResult:
+        """Restore the best epoch's weights and evaluate them on validation and test."""
+        result, config = self.result, self.config
+        result.train_seconds = self.seconds
+        result.epochs_run = len(result.history)
+        self.model.load_state_dict(self.best_state)
+        result.model_state = {k: v.detach().cpu() for k, v in self.best_state.items()}
+        result.val = evaluate(self.model, val, config.eval_batch_size)
+        if "test" in self.data.splits:
+            test = DeviceSplit(self.data.splits["test"].images, self.data.splits["test"].labels,
+                               self.device)
+            result.test = evaluate(self.model, test, config.eval_batch_size)
+        return result
+
+
+def autocast_for(config: RunConfig, device: torch.device) -> Any:
+    """bf16 autocast when the config asks for it on CUDA; a no-op context otherwise."""
+    if config.precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def device_splits(data: Dataset, device: torch.device) -> tuple[DeviceSplit, DeviceSplit]:
+    """The training and validation splits on the device."""
+    return (DeviceSplit(data.splits["train"].images, data.splits["train"].labels, device),
+            DeviceSplit(data.splits["val"].images, data.splits["val"].labels, device))
+
+
+def train_state(state: RunState, train: DeviceSplit, val: DeviceSplit) -> RunResult:
+    """Train one run from its state to the end; the loop of :func:`train_run`."""
+    config, device, model = state.config, state.device, state.model
+    autocast = autocast_for(config, device)
+    forward = torch.compile(model) if config.compile else model
+    while not state.done:
+        started = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        for x, y in train.shuffled(config.batch_size, state.generator):
+            loss_sum += state.train_step(x, y, forward, autocast) * y.shape[0]
+        train_loss = float(loss_sum / len(train))  # the one host sync of the epoch
+        state.end_epoch(train_loss, val, started)
+    return state.finish(val)
+
+
 def train_run(
     config: RunConfig,
     catalogue: Catalogue,
@@ -127,103 +298,5 @@ def train_run(
     """Train one run to completion (or divergence). With ``checkpoint``, state is saved after
     every epoch and a rerun with the same path continues from the last finished epoch."""
     data = data or load_run_data(config)
-    ctx, model, plan = prepare(config, catalogue)
-    device, host = ctx.device, ctx.host
-    result = RunResult(key=config.key(), config=config, status="finished", device=str(device),
-                       dataset=dataset_record(data),
-                       plan={"sizes": plan.sizes, "source": plan.source,
-                             "provenance": ctx.provenance},
-                       n_parameters=count_parameters(model))
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = (host.single("bionic_optimizer", ctx=ctx, parameters=params)
-                 or torch.optim.Adam(params, lr=config.lr))
-    scheduler = host.single("bionic_scheduler", ctx=ctx, optimizer=optimizer)
-    criterion = host.single("bionic_criterion", ctx=ctx) or nn.CrossEntropyLoss()
-    transforms = [t for _, t in host.ordered("bionic_batch_transform", ctx=ctx)]
-    after_step = host.implementations("bionic_after_step")
-    step_args: dict[str, Any] = {"ctx": ctx, "model": model, "step": 0}
-    generator = make_generator(config.seed, device)
-    train = DeviceSplit(data.splits["train"].images, data.splits["train"].labels, device)
-    val = DeviceSplit(data.splits["val"].images, data.splits["val"].labels, device)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else nullcontext())
-
-    start_epoch, step, bad_epochs, stopped = 0, 0, 0, False
-    best_metric, best_state = -math.inf, _clone_state(model)
-    if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None and saved.get("scheduler") is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"].cpu())
-        start_epoch, step, bad_epochs = saved["epoch"], saved["step"], saved["bad_epochs"]
-        best_metric, best_state = saved["best_metric"], saved["best_state"]
-        result.best_epoch, result.history = saved["best_epoch"], saved["history"]
-        result.resumed_from_epoch = start_epoch
-        stopped = saved["stopped"]
-
-    began = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        if stopped:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        for x, y in train.shuffled(config.batch_size, generator):
-            for transform in transforms:
-                x = transform(x, generator)
-            with autocast:
-                logits = model(x)
-            loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if after_step:
-                step_args["step"] = step
-                with torch.no_grad():
-                    for _, impl in after_step:
-                        impl.function(**{a: step_args[a] for a in impl.argnames})
-            loss_sum += loss.detach() * y.shape[0]
-        train_loss = float(loss_sum / len(train))  # the one host sync of the epoch
-        if not math.isfinite(train_loss):
-            result.status = "failed"
-            result.reason = f"diverged: training loss is {train_loss} in epoch {epoch + 1}"
-            break
-        val_metrics = evaluate(model, val, config.eval_batch_size)
-        monitored = val_metrics[config.monitor.removeprefix("val_")]
-        if scheduler is not None:
-            scheduler.step(monitored) if _is_plateau(scheduler) else scheduler.step()
-        if monitored > best_metric:
-            best_metric, best_state, bad_epochs = monitored, _clone_state(model), 0
-            result.best_epoch = epoch + 1
-        else:
-            bad_epochs += 1
-        row = {"epoch": epoch + 1, "train_loss": train_loss,
-               "val_accuracy": val_metrics["accuracy"], "val_macro_f1": val_metrics["macro_f1"],
-               "epoch_time": time.perf_counter() - t0,
-               "lr": float(optimizer.param_groups[0]["lr"])}
-        result.history.append(row)
-        host.ordered("bionic_epoch_end", ctx=ctx, model=model, epoch=epoch + 1, metrics=row)
-        stopped = config.patience > 0 and bad_epochs >= config.patience
-        if checkpoint is not None:
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                          "generator": generator.get_state(), "epoch": epoch + 1, "step": step,
-                          "bad_epochs": bad_epochs, "best_metric": best_metric,
-                          "best_state": best_state, "best_epoch": result.best_epoch,
-                          "history": result.history, "stopped": stopped}, checkpoint)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, row)
-
-    result.train_seconds = time.perf_counter() - began
-    result.epochs_run = len(result.history)
-    model.load_state_dict(best_state)
-    result.model_state = {k: v.detach().cpu() for k, v in best_state.items()}
-    result.val = evaluate(model, val, config.eval_batch_size)
-    if "test" in data.splits:
-        test = DeviceSplit(data.splits["test"].images, data.splits["test"].labels, device)
-        result.test = evaluate(model, test, config.eval_batch_size)
-    return result
+    state = RunState(config, catalogue, data, checkpoint=checkpoint, on_epoch=on_epoch)
+    return train_state(state, *device_splits(data, state.device))

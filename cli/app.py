@@ -41,9 +41,16 @@ app.add_typer(plugins_app, name="plugins")
 def _mount_subapps() -> None:
     from bionic_cli.connectome_commands import connectome_app
     from bionic_cli.data_commands import data_app
+    from bionic_cli.study_commands import ablate, compare, evaluate
+    from bionic_cli.tune_commands import tune, worker
 
     app.add_typer(data_app, name="data", help="Datasets: FER-2013 files and the built-in demo.")
     app.add_typer(connectome_app, name="connectome", help="The MICrONS column connectome.")
+    app.command()(ablate)
+    app.command()(compare)
+    app.command()(evaluate)
+    app.command()(tune)
+    app.command()(worker)
 
 
 # ---------------------------------------------------------------- shared options
@@ -62,6 +69,16 @@ TrackingOpt = typer.Option(None, "--tracking-uri",
                            help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or "
                                 "sqlite:///mlflow.db)")
 JsonOpt = typer.Option(False, "--json", help="print one JSON object instead of tables")
+CompileOpt = typer.Option(False, "--compile", help="torch.compile the model (minutes to start; "
+                          "see benchmarks/README.md for what it gains)")
+PrecisionOpt = typer.Option(None, "--precision", help="fp32 (default) | bf16: bf16 autocast of "
+                            "the forward pass on CUDA (the CPU stays fp32)")
+
+
+def runtime_sets(compile_: bool, precision: str | None) -> list[str]:
+    """``--compile`` and ``--precision`` as ``--set`` overrides of the config."""
+    return [*(["compile=true"] if compile_ else []),
+            *([f"precision={precision}"] if precision is not None else [])]
 
 
 def load_config(experiment: str, experiments: Path | None, *, sets: list[str],
@@ -107,15 +124,20 @@ def run(
     data: str | None = DataOpt,
     experiments: Path | None = ExperimentsOpt,
     tracking_uri: str | None = TrackingOpt,
+    compile_: bool = CompileOpt,
+    precision: str | None = PrecisionOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Train one run of EXPERIMENT and record it in MLflow."""
     from bionic_core.runner import run_tracked
     from bionic_core.tracking import Tracker
+    from bionic_core.training import load_run_data
 
+    set_ = [*set_, *runtime_sets(compile_, precision)]
     config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
                                     only=only, seed=seed, epochs=epochs, device=device,
                                     data=data)
+    load_run_data(config)  # a bad dataset fails here, before anything is recorded
     tracker = Tracker(tracking_uri)
     tracker.experiment_id(config.experiment)  # fail on a bad tracking URI before training
     with epoch_progress(config.epochs, experiment) as progress:

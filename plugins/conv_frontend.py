@@ -43,7 +43,31 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.conv(maps))
+        return x * torch.sigmoid(self.conv(channels_last(maps)))
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last layout on the CPU, where oneDNN's pooling and small convolutions
+    run 1.5–2.5× faster in it than in NCHW (the same values); unchanged elsewhere."""
+    if x.device.type != "cpu":
+        return x
+    try:
+        return x.contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # inside torch.func.vmap (batched multi-model steps): keep NCHW
+        return x
+
+
+class ConvFrontEnd(nn.Sequential):
+    """The front end's layers in order, the first convolution's output made channels-last on
+    the CPU, so that the rest (lateral inhibition's depthwise sum, pooling, the second
+    convolution, CBAM) runs on channels-last kernels; the final flatten restores NCHW order.
+    (The first convolution, on one input channel, is fastest in NCHW itself; converting later,
+    before the first pooling, measured slower: 35 vs 29 ms per `paper` step.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, module in enumerate(self):
+            x = channels_last(module(x)) if index == 0 else module(x)
+        return x
 
 
 def _pool(kind: str, size: int) -> nn.Module:
@@ -85,7 +109,7 @@ def bionic_frontend(ctx, in_channels: int) -> nn.Module:
                                                   stage="after_conv1", channels=c1)]
     attention = ([ChannelAttention(c2, p["reduction"]), SpatialAttention(p["spatial_kernel"])]
                  if p["attention"] else [])
-    return nn.Sequential(
+    return ConvFrontEnd(
         nn.Conv2d(in_channels, c1, p["kernel1"], padding=p["kernel1"] // 2),
         nn.ReLU(),
         *after_conv1,

@@ -75,20 +75,19 @@ def _input_norm(x: torch.Tensor) -> torch.Tensor:
 def hebbian_direction(pre: torch.Tensor, drive: torch.Tensor,
                       mask: torch.Tensor | None) -> torch.Tensor:
     """``⟨d_i x⟩ ⊙ M_i / (√⟨d_i²⟩ √⟨‖x‖²⟩)`` per unit i: rows of norm ≤ 1 (0 for silent units)."""
-    n = pre.shape[0]
-    corr = drive.T @ pre / n
-    if mask is not None:
-        corr = corr * mask
     scale = (drive * drive).mean(0).sqrt() * _input_norm(pre)
-    return corr / scale.clamp_min(EPS).unsqueeze(1)
+    corr = drive.T @ pre  # fresh: scaled in place (two passes over the weight-sized matrix)
+    if mask is not None:
+        corr.mul_(mask)
+    return corr.div_(scale.clamp_min(EPS).mul_(pre.shape[0]).unsqueeze(1))
 
 
 def oja_step(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor,
              mask: torch.Tensor | None, rate: float) -> torch.Tensor:
     """The new weight under the normalised Oja rule (row norms unchanged)."""
     norm = weight.norm(dim=1, keepdim=True)
-    moved = weight + rate * norm * hebbian_direction(pre, post, mask)
-    return moved * (norm / moved.norm(dim=1, keepdim=True).clamp_min(EPS))
+    moved = torch.addcmul(weight, hebbian_direction(pre, post, mask), norm, value=rate)
+    return moved.mul_(norm / moved.norm(dim=1, keepdim=True).clamp_min(EPS))
 
 
 def bcm_step(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, theta: torch.Tensor,

@@ -37,4 +37,5 @@ def bionic_optimizer(ctx, parameters: list[torch.nn.Parameter]) -> torch.optim.O
     vectors = [p for p in parameters if p.ndim < 2]
     groups = [{"params": matrices, "weight_decay": decay},
               {"params": vectors, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=ctx.config.lr)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=ctx.config.lr,
+                             **ctx.adam_options())

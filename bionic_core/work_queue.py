@@ -1,0 +1,525 @@
+"""A sweep's runs as shared work in Optuna's RDB storage, for workers on any number of machines.
+
+``bionic ablate X --queue URL`` stores the plan (the experiment's resolved config and design) as
+a *queue study* and each planned run as one WAITING trial carrying its run key; a key is queued
+once, however often the command is repeated. ``bionic worker --queue URL`` claims WAITING trials
+(Optuna's atomic WAITING → RUNNING), runs each through the ablation engine
+(:mod:`bionic_core.sweep`: same MLflow hierarchy, skip when MLflow already holds a finished run of
+the key, resume from a local checkpoint) and marks the trial COMPLETE or FAIL.
+
+Exactly once: a claimed trial runs only when no lower-numbered trial of its key is waiting,
+running or complete (so even keys queued twice by two concurrent commands run once), and only
+when MLflow has no finished run of the key. A worker that dies stops its heartbeat; after the
+grace period any live worker fails its trial and Optuna's retry callback queues a copy
+(``RetryHeartbeatStaleTrialCallback``), so no run is held forever.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bionic_core.errors import BionicError
+from bionic_core.plugin_manager import Catalogue
+from bionic_core.runner import CHECKPOINT_DIR
+from bionic_core.sweep import DesignOptions, RunSpec, SweepObserver, SweepPlan, plan_sweep
+from bionic_core.tracking import Tracker
+from bionic_core.tuning import (
+    ATTR_EXPERIMENT,
+    ATTR_KIND,
+    absolute_url,
+    display_url,
+    open_storage,
+    study_attrs,
+)
+
+ATTR_SWEEP = "bionic.sweep_id"
+ATTR_PLAN = "bionic.plan"  # base config, design options, seeds: enough to plan the sweep again
+ATTR_TRACKING = "bionic.tracking_uri"
+KEY = "run_key"  # trial user attributes
+OUTCOME = "outcome"  # finished | skipped | duplicate | failed | error | previously-failed
+DEFAULT_HEARTBEAT = 60  # seconds between heartbeats of a running trial
+DEFAULT_MAX_RETRY = 3  # times a run of a dead worker is queued again
+
+
+def _trial_state() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState
+
+
+# ============================================================================ enqueue
+
+
+@dataclass
+class EnqueueResult:
+    study: str
+    storage: str  # shown without its password
+    sweep_id: str
+    enqueued: list[str] = field(default_factory=list)  # run keys queued by this call
+    present: list[str] = field(default_factory=list)  # already waiting, running or complete
+    held_back: list[str] = field(default_factory=list)  # diverged before (see retry_failed)
+    sweep_run_id: str = ""
+
+
+def _plan_record(plan: SweepPlan) -> dict[str, Any]:
+    return {"base": plan.base.as_dict(), "options": plan.options.as_dict(),
+            "seeds": list(plan.seeds)}
+
+
+def plan_from_record(record: dict[str, Any], catalogue: Catalogue) -> SweepPlan:
+    """The sweep plan a queue study was created from, planned again on this machine."""
+    from bionic_core.evaluation import config_from_dict
+
+    o = record["options"]
+
+    def names(value: Any) -> tuple[str, ...] | None:
+        return None if value is None else tuple(value)
+
+    options = DesignOptions(o["design"], names(o["reference"]), names(o["baseline"]),
+                            tuple(o["factors"]), o["sample"], o["sample_seed"],
+                            tuple(tuple(s) for s in o["sets"]))
+    return plan_sweep(config_from_dict(record["base"]), catalogue, options,
+                      seeds=record["seeds"])
+
+
+def _by_key(trials: Sequence[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for t in trials:
+        if KEY in t.user_attrs:
+            out.setdefault(t.user_attrs[KEY], []).append(t)
+    return out
+
+
+def enqueue_plan(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, url: str, *,
+                 retry_failed: bool = False) -> EnqueueResult:
+    """Queue every run of ``plan`` that is not queued, running or done yet (by run key).
+
+    The study is named after the sweep (``plan.name``). The sweep and configuration runs are
+    created in MLflow now, so that workers only add seed runs below them.
+    """
+    import optuna
+
+    from bionic_core.sweep import _Sweep, preflight
+
+    url = absolute_url(url)
+    storage = open_storage(url, "--queue")
+    name = plan.name
+    attrs = study_attrs(storage, name)
+    if attrs is not None and (attrs.get(ATTR_KIND) != "queue"
+                              or attrs.get(ATTR_SWEEP) != plan.sweep_id):
+        raise BionicError(f"--queue {display_url(url)}: study {name} exists and is not the "
+                          f"queue of sweep {plan.sweep_id}")
+    sweep = _Sweep(plan, catalogue, tracker, SweepObserver(), retry_failed, CHECKPOINT_DIR)
+    sweep.device = preflight(plan, tracker)  # dataset, tracking store: fail before queuing
+    sweep.experiment_id = tracker.experiment_id(plan.experiment)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                load_if_exists=True)
+    if attrs is None:
+        study.set_user_attr(ATTR_KIND, "queue")
+        study.set_user_attr(ATTR_EXPERIMENT, plan.experiment)
+        study.set_user_attr(ATTR_SWEEP, plan.sweep_id)
+        study.set_user_attr(ATTR_PLAN, _plan_record(plan))
+    study.set_user_attr(ATTR_TRACKING, absolute_url(tracker.uri))
+
+    result = EnqueueResult(name, display_url(url), plan.sweep_id)
+    sweep_run_id, _ = sweep.open_sweep_run()
+    result.sweep_run_id = sweep_run_id
+    for order, planned in enumerate(plan.configurations):
+        sweep.open_configuration_run(sweep_run_id, order, planned)
+    TrialState = _trial_state()
+    existing = _by_key(study.get_trials(deepcopy=False))
+    for spec in plan.runs:
+        trials = existing.get(spec.key, [])
+        if any(t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+               for t in trials):
+            result.present.append(spec.key)
+            continue
+        last = max((t for t in trials if t.state == TrialState.FAIL), default=None,
+                   key=lambda t: t.number)
+        if (last is not None and not retry_failed
+                and last.user_attrs.get(OUTCOME) in ("failed", "previously-failed")):
+            result.held_back.append(spec.key)
+            continue
+        study.enqueue_trial({}, user_attrs={KEY: spec.key, "configuration": spec.configuration,
+                                            "seed": spec.seed, "retry_failed": retry_failed})
+        result.enqueued.append(spec.key)
+    # Nothing left to do (a repeated command): close the sweep's runs again, as workers do.
+    _finalize(_Queue(study, plan, tracker, sweep, {}))
+    return result
+
+
+# ============================================================================ worker
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat now and then every ``interval`` seconds in a thread."""
+
+    def __init__(self, storage: Any, trial_id: int, interval: int) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name="bionic-heartbeat")
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the run goes on
+                pass
+
+    def __enter__(self) -> _Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class WorkerObserver:
+    """Progress callbacks of :func:`work` (no-ops; the CLI draws Rich progress)."""
+
+    def queue_opened(self, studies: list[str], tracking_uri: str) -> None: ...
+
+    def run_started(self, study: str, spec: RunSpec, resumed_from_epoch: int | None) -> None: ...
+
+    def epoch_done(self, spec: RunSpec, epoch: int, row: dict[str, float]) -> None: ...
+
+    def run_done(self, record: WorkRecord) -> None: ...
+
+    def waiting(self, running: int) -> None: ...
+
+
+@dataclass
+class WorkRecord:
+    study: str
+    trial: int
+    key: str
+    configuration: str
+    seed: int
+    outcome: str
+    run_id: str = ""
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class _Queue:
+    """One queue study as a worker sees it."""
+
+    study: Any  # optuna.Study
+    plan: SweepPlan
+    tracker: Tracker
+    sweep: Any  # bionic_core.sweep._Sweep
+    specs: dict[str, tuple[int, int, RunSpec]]  # key → (configuration order, index, spec)
+
+
+def _queue_studies(storage: Any, url: str, only: str | None) -> list[str]:
+    names = [s.study_name for s in storage.get_all_studies()
+             if s.user_attrs.get(ATTR_KIND) == "queue"]
+    if only is not None:
+        attrs = study_attrs(storage, only)
+        if attrs is None:
+            known = ", ".join(names) or "none"
+            raise BionicError(f"--study {only}: no such study in {display_url(url)} "
+                              f"(queue studies: {known})")
+        if attrs.get(ATTR_KIND) != "queue":
+            raise BionicError(f"--study {only}: not a work queue (a {attrs.get(ATTR_KIND)} "
+                              "study); queues are made by `bionic ablate X --queue URL`")
+        return [only]
+    if not names:
+        raise BionicError(f"--queue {display_url(url)}: no work queue in this storage "
+                          "(make one with `bionic ablate EXPERIMENT --queue URL`)")
+    return names
+
+
+def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str | None,
+                device: str | None, checkpoint_dir: Path, adapter: SweepObserver) -> _Queue:
+    import optuna
+
+    from bionic_core.sweep import _Sweep, preflight
+
+    attrs = study_attrs(storage, name) or {}
+    record = dict(attrs[ATTR_PLAN])
+    if device is not None:  # the device is not part of a run's identity: keys stay the same
+        record["base"] = {**record["base"], "device": device}
+    plan = plan_from_record(record, catalogue)
+    if plan.sweep_id != attrs.get(ATTR_SWEEP):
+        raise BionicError(f"queue {name}: this machine plans the sweep differently (sweep id "
+                          f"{plan.sweep_id}, queued {attrs.get(ATTR_SWEEP)}): install the same "
+                          "bionic version and feature plugins as the machine that queued it")
+    uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or attrs.get(ATTR_TRACKING))
+    tracker = Tracker(uri)
+    sweep = _Sweep(plan, catalogue, tracker, adapter, False, checkpoint_dir)
+    sweep.device = preflight(plan, tracker)  # dataset and tracking store, before claiming
+    sweep.experiment_id = tracker.experiment_id(plan.experiment)
+    specs = {}
+    index = 0
+    for order, planned in enumerate(plan.configurations):
+        for spec in planned.runs:
+            specs[spec.key] = (order, index, spec)
+            index += 1
+    study = optuna.load_study(study_name=name, storage=storage)
+    return _Queue(study, plan, tracker, sweep, specs)
+
+
+def _tid(trial: Any) -> int:
+    """The storage id of a FrozenTrial (what every RDBStorage call takes)."""
+    return trial._trial_id
+
+
+def _claim(storage: Any, queue: _Queue) -> Any | None:
+    """Claim the first WAITING trial (atomic WAITING → RUNNING), or None."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    study_id = storage.get_study_id_from_name(queue.study.study_name)
+    for trial in storage.get_all_trials(study_id, deepcopy=False,
+                                        states=(_trial_state().WAITING,)):
+        try:
+            if storage.set_trial_state_values(_tid(trial), state=_trial_state().RUNNING):
+                return storage.get_trial(_tid(trial))
+        except UpdateFinishedTrialError:  # finished meanwhile by someone else
+            continue
+    return None
+
+
+def _superseded(queue: _Queue, trial: Any) -> bool:
+    """True when a lower-numbered trial of the same key is waiting, running or complete: that
+    one is the key's run, this one a duplicate."""
+    TrialState = _trial_state()
+    key = trial.user_attrs.get(KEY)
+    for other in queue.study.get_trials(deepcopy=False):
+        if (other.number < trial.number and other.user_attrs.get(KEY) == key
+                and other.user_attrs.get(OUTCOME) != "duplicate"
+                and other.state in (TrialState.WAITING, TrialState.RUNNING,
+                                    TrialState.COMPLETE)):
+            return True
+    return False
+
+
+def _final_value(queue: _Queue, run_id: str) -> float | None:
+    if not run_id:
+        return None
+    metrics = queue.tracker.client.get_run(run_id).data.metrics
+    value = metrics.get("final_val_accuracy")
+    return None if value is None else float(value)
+
+
+def _finalize(queue: _Queue) -> None:
+    """When nothing of the queue is waiting or running: seed aggregates on the configuration
+    runs and run counts on the sweep run (the same as a local sweep leaves)."""
+    TrialState = _trial_state()
+    trials = queue.study.get_trials(deepcopy=False)
+    if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials):
+        return
+    sweep, tracker = queue.sweep, queue.tracker
+    sweep_run_id, _ = sweep.open_sweep_run()
+    complete = True
+    for order, planned in enumerate(queue.plan.configurations):
+        run_id = sweep.open_configuration_run(sweep_run_id, order, planned)
+        complete &= sweep.close_configuration(run_id, planned)
+    latest: dict[str, str] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.user_attrs.get(OUTCOME) not in (None, "duplicate"):
+            latest[t.user_attrs[KEY]] = t.user_attrs[OUTCOME]
+    counts = {f"runs_{s.replace('-', '_')}": float(sum(v == s for v in latest.values()))
+              for s in ("finished", "skipped", "failed", "error", "previously-failed")}
+    tracker.log_metrics(sweep_run_id, counts)
+    tracker.end(sweep_run_id, "FINISHED" if complete else "FAILED")
+
+
+class _Adapter(SweepObserver):
+    def __init__(self, observer: WorkerObserver) -> None:
+        self.observer, self.study = observer, ""
+
+    def run_started(self, spec: RunSpec, index: int, resumed_from_epoch: int | None) -> None:
+        self.observer.run_started(self.study, spec, resumed_from_epoch)
+
+    def epoch_done(self, spec: RunSpec, epoch: int, row: dict[str, float]) -> None:
+        self.observer.epoch_done(spec, epoch, row)
+
+
+def _retry_later(storage: Any, queue: _Queue, trial: Any, callback: Any, why: str) -> None:
+    """Give the run back: this trial FAIL (with the reason) and a WAITING copy queued."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        storage.set_trial_user_attr(_tid(trial), OUTCOME, "error")
+        storage.set_trial_user_attr(_tid(trial), "reason", why[:500])
+        storage.set_trial_state_values(_tid(trial), state=_trial_state().FAIL)
+    except UpdateFinishedTrialError:  # already failed as stale (and queued) by another worker
+        return
+    failed = storage.get_trial(_tid(trial))
+    failed.user_attrs = {k: v for k, v in failed.user_attrs.items()
+                         if k not in (OUTCOME, "reason", "worker")}  # the copy starts clean
+    callback(queue.study, failed)
+
+
+class Worker:
+    """A worker attached to the queue studies of one storage; :meth:`run` does the work.
+
+    Opening checks everything a user can get wrong (storage URL, study, dataset, tracking
+    store, a plan this machine would plan differently) before any run is claimed.
+    """
+
+    def __init__(self, url: str, catalogue: Catalogue, *, study: str | None = None,
+                 tracking_uri: str | None = None, device: str | None = None,
+                 heartbeat_interval: int = DEFAULT_HEARTBEAT, grace_period: int | None = None,
+                 max_retry: int = DEFAULT_MAX_RETRY,
+                 checkpoint_dir: Path = CHECKPOINT_DIR) -> None:
+        import optuna
+
+        try:
+            from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+            stale_arg = "heartbeat_stale_trial_callback"
+        except ImportError:  # Optuna < 4.9
+            from optuna.storages import RetryFailedTrialCallback as Retry
+            stale_arg = "failed_trial_callback"
+
+        if heartbeat_interval < 1:
+            raise BionicError(f"--heartbeat-interval {heartbeat_interval}: expected at least 1")
+        if grace_period is not None and grace_period <= heartbeat_interval:
+            raise BionicError(f"--grace-period {grace_period}: must exceed the heartbeat "
+                              f"interval ({heartbeat_interval} s)")
+        if max_retry < 0:
+            raise BionicError(f"--max-retry {max_retry}: expected 0 or more")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.url = absolute_url(url)
+        self.catalogue, self.only, self.tracking_uri = catalogue, study, tracking_uri
+        self.device, self.checkpoint_dir = device, checkpoint_dir
+        self.heartbeat_interval = heartbeat_interval
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental heartbeat, deprecated aliases
+            self.callback = Retry(max_retry=max_retry)
+        self.storage = open_storage(self.url, "--queue", heartbeat_interval=heartbeat_interval,
+                                    grace_period=grace_period, **{stale_arg: self.callback})
+        self.adapter = _Adapter(WorkerObserver())
+        self.queues: list[_Queue] = []
+        self._open_new(_queue_studies(self.storage, self.url, study))
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _open_new(self, names: list[str]) -> None:
+        seen = {q.study.study_name for q in self.queues}
+        self.queues += [_open_queue(self.storage, name, self.catalogue, self.tracking_uri,
+                                    self.device, self.checkpoint_dir, self.adapter)
+                        for name in names if name not in seen]
+
+    def _claim_any(self) -> tuple[_Queue, Any] | None:
+        return next(((q, t) for q in self.queues if (t := _claim(self.storage, q)) is not None),
+                    None)
+
+    def run(self, *, max_runs: int | None = None, wait: bool = True,
+            observer: WorkerObserver | None = None) -> list[WorkRecord]:
+        """Claim and run queued runs until none is waiting (and, with ``wait``, none is running
+        elsewhere either: a dead worker's run comes back after the grace period)."""
+        import optuna
+
+        observer = observer or WorkerObserver()
+        self.adapter.observer = observer
+        observer.queue_opened([q.study.study_name for q in self.queues],
+                              ", ".join(sorted({q.tracker.uri for q in self.queues})))
+        TrialState = _trial_state()
+        records: list[WorkRecord] = []
+        while max_runs is None or len(records) < max_runs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for queue in self.queues:  # dead workers' runs: FAIL, a WAITING copy queued
+                    optuna.storages.fail_stale_trials(queue.study)
+            claimed = self._claim_any()
+            if claimed is None and self.only is None:  # queues made since this one started
+                self._open_new(_queue_studies(self.storage, self.url, None))
+                claimed = self._claim_any()
+            if claimed is None:
+                running = sum(len(q.study.get_trials(deepcopy=False,
+                                                     states=(TrialState.RUNNING,)))
+                              for q in self.queues)
+                if not wait or running == 0:
+                    break
+                observer.waiting(running)
+                time.sleep(min(self.heartbeat_interval, 10))
+                continue
+            queue, trial = claimed
+            with _Heartbeat(self.storage, _tid(trial), self.heartbeat_interval):
+                records.append(_run_claimed(self.storage, queue, trial, self.adapter,
+                                            self.callback, self.me))
+            observer.run_done(records[-1])
+            _finalize(queue)
+        return records
+
+
+def work(url: str, catalogue: Catalogue, *, max_runs: int | None = None, wait: bool = True,
+         observer: WorkerObserver | None = None, **options: Any) -> list[WorkRecord]:
+    """``Worker(url, catalogue, **options).run(...)``: see :class:`Worker`."""
+    return Worker(url, catalogue, **options).run(max_runs=max_runs, wait=wait,
+                                                 observer=observer)
+
+
+def _run_claimed(storage: Any, queue: _Queue, trial: Any, adapter: _Adapter, callback: Any,
+                 me: str) -> WorkRecord:
+    TrialState = _trial_state()
+    trial_id = _tid(trial)
+    key = trial.user_attrs.get(KEY, "")
+    name = queue.study.study_name
+    storage.set_trial_user_attr(trial_id, "worker", me)
+    record = WorkRecord(name, trial.number, key, trial.user_attrs.get("configuration", "?"),
+                        int(trial.user_attrs.get("seed", -1)), "error")
+
+    def finish(state: Any, outcome: str, reason: str = "", value: float | None = None) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        record.outcome, record.reason = outcome, reason
+        try:
+            storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
+            if reason:
+                storage.set_trial_user_attr(trial_id, "reason", reason[:500])
+            if record.run_id:
+                storage.set_trial_user_attr(trial_id, "mlflow_run_id", record.run_id)
+            storage.set_trial_state_values(trial_id, state=state,
+                                           values=None if value is None else [value])
+        except UpdateFinishedTrialError:
+            # Failed as stale by another worker meanwhile (a heartbeat was missed): the run
+            # itself is recorded in MLflow, and its retry will find it finished there.
+            record.reason = f"{reason} (the trial was already closed as stale)".strip()
+
+    if key not in queue.specs:
+        finish(TrialState.FAIL, "error", f"run key {key!r} is not in the plan of {name}")
+        return record
+    order, index, spec = queue.specs[key]
+    if _superseded(queue, trial):
+        finish(TrialState.PRUNED, "duplicate", "another trial of this run key comes first")
+        return record
+    sweep = queue.sweep
+    sweep.retry_failed = bool(trial.user_attrs.get("retry_failed", False))
+    adapter.study = name
+    began = time.perf_counter()
+    try:
+        sweep_run_id, _ = sweep.open_sweep_run()
+        config_run_id = sweep.open_configuration_run(sweep_run_id, order,
+                                                     queue.plan.configurations[order])
+        outcome = sweep.run_one(spec, index, config_run_id)
+    except BaseException as exc:  # a user error, the tracking store, an interrupt:
+        why = f"{type(exc).__name__}: {exc}"  # the run goes back to the queue, this worker stops
+        _retry_later(storage, queue, trial, callback, f"worker {me} stopped: {why}")
+        if isinstance(exc, Exception) and not isinstance(exc, BionicError):
+            from bionic_core.sweep import _is_tracking_error
+
+            if _is_tracking_error(exc):
+                raise BionicError(f"tracking URI {queue.tracker.uri}: {why[:300]} (the run "
+                                  "went back to the queue)") from exc
+        raise
+    record.run_id, record.seconds = outcome.run_id, time.perf_counter() - began
+    if outcome.status in ("finished", "skipped"):
+        finish(TrialState.COMPLETE, outcome.status, outcome.reason,
+               _final_value(queue, outcome.run_id) or 0.0)
+    else:
+        finish(TrialState.FAIL, outcome.status, outcome.reason)
+    return record
