@@ -5,7 +5,8 @@ features. Build-time hooks return torch modules or callables, so the training st
 plain torch with no plugin dispatch in the hot path. Where several features answer the same hook,
 the core combines their answers in the order of ``Feature.order`` (ties by name) — explicit, not
 pluggy's last-registered-first. Every hook receives ``ctx``, the run's
-:class:`~bionic_core.context.RunContext`; a feature reads its own parameters with ``ctx.params("<feature name>")``.
+:class:`~bionic_core.context.RunContext`; a feature reads its own parameters with
+``ctx.params("<feature name>")``.
 """
 
 from __future__ import annotations
