@@ -6,7 +6,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from bionic_core.features import Feature
+from bionic_core.hookspecs import hookimpl
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BIONIC_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -61,6 +65,48 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("BIONIC_EXPERIMENTS", str(REPO / "experiments.toml"))
     monkeypatch.setenv("BIONIC_DISABLE_PLUGINS", "1")
     return tmp_path
+
+
+def empty_store(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite database, made once per session (creating the schema takes
+    seconds; copying it does not)."""
+    from mlflow.tracking import MlflowClient
+
+    template = tmp_path_factory.getbasetemp() / "mlflow-empty.db"
+    if not template.exists():
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+@pytest.fixture
+def store(in_tmp, tmp_path_factory) -> Path:
+    """``in_tmp`` with its MLflow database copied from the empty template."""
+    import shutil
+
+    shutil.copy(empty_store(tmp_path_factory), in_tmp / "mlflow.db")
+    return in_tmp
+
+
+class MaskPlugin:
+    """A test feature that gives every hidden layer after the first a fixed random mask
+    (30 % density)."""
+
+    @staticmethod
+    @hookimpl
+    def bionic_feature():
+        return Feature(name="test_mask", group="structural", help="random masks for tests")
+
+    @staticmethod
+    @hookimpl
+    def bionic_connectivity(plan):
+        rng = np.random.default_rng(1)
+        layers, prev = [], None
+        for spec in plan.layers:
+            mask = None if prev is None else (rng.random((spec.size, prev)) < 0.3).astype(
+                np.float32)
+            layers.append(spec.with_masks(mask, None))
+            prev = spec.size
+        return layers
 
 
 def tiny_config(**changes):

@@ -7,13 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from bionic_cli.app import app
-from mlflow.tracking import MlflowClient
 from scipy import stats as st
 from typer.testing import CliRunner
 
@@ -27,16 +25,6 @@ from .conftest import tiny_config
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def store(in_tmp, tmp_path_factory):
-    """``in_tmp`` with its MLflow database copied from an empty one made once per session
-    (creating the schema takes seconds)."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-empty.db"
-    if not template.exists():
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    shutil.copy(template, in_tmp / "mlflow.db")
-    return in_tmp
 
 
 def feature_plugin(name: str, group: str):

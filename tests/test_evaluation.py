@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from bionic_cli.app import app
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from bionic_core.data import load_dataset
@@ -20,16 +18,6 @@ from .conftest import tiny_config
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def store(in_tmp, tmp_path_factory):
-    """``in_tmp`` with its MLflow database copied from an empty one made once per session
-    (creating the schema takes seconds)."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-empty.db"
-    if not template.exists():
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    shutil.copy(template, in_tmp / "mlflow.db")
-    return in_tmp
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ import torch
 from bionic_plugins import hebbian
 
 from bionic_core.errors import BionicError
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
 from bionic_core.layer_plan import HiddenLayer
 from bionic_core.model import MaskedHiddenLayer
 from bionic_core.training import prepare, train_run
 
-from .conftest import tiny_config
+from .conftest import MaskPlugin, tiny_config
 
 
 def test_oja_step_on_a_hand_computed_example():
@@ -93,25 +91,6 @@ def test_adaptive_threshold_raises_silent_units_and_lowers_busy_ones():
     assert torch.allclose(trace.firing[:2], torch.tensor([0.0, 1.0]))
 
 
-class MaskPlugin:
-    """A test feature that gives every hidden layer after the first a fixed random mask."""
-
-    @staticmethod
-    @hookimpl
-    def bionic_feature():
-        return Feature(name="test_mask", group="structural", help="random masks for tests")
-
-    @staticmethod
-    @hookimpl
-    def bionic_connectivity(plan):
-        rng = np.random.default_rng(1)
-        layers, prev = [], None
-        for spec in plan.layers:
-            mask = None if prev is None else (rng.random((spec.size, prev)) < 0.3).astype(
-                np.float32)
-            layers.append(spec.with_masks(mask, None))
-            prev = spec.size
-        return layers
 
 
 def _steps(model, ctx, n: int, *, lr: float = 1e-3, scale: float = 1.0) -> None:

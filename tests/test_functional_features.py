@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from bionic_plugins.conv_frontend import ChannelAttention, SpatialAttention
@@ -18,7 +17,7 @@ from bionic_core.hookspecs import hookimpl
 from bionic_core.model import MaskedHiddenLayer
 from bionic_core.training import prepare, train_run
 
-from .conftest import REPO, tiny_config
+from .conftest import REPO, MaskPlugin, tiny_config
 
 MINE = ("conv_frontend", "layer_norm", "augmentation", "label_smoothing", "lr_scheduler",
         "weight_decay", "hebbian", "synaptic_noise")
@@ -72,25 +71,6 @@ def test_activity_noise_has_the_requested_spread_and_sits_after_layer_norm(catal
     assert isinstance(post[0], nn.LayerNorm) and isinstance(post[1], ActivityNoise)
 
 
-class MaskPlugin:
-    """A test feature that masks every hidden layer after the first."""
-
-    @staticmethod
-    @hookimpl
-    def bionic_feature():
-        return Feature(name="test_mask", group="structural", help="random masks for tests")
-
-    @staticmethod
-    @hookimpl
-    def bionic_connectivity(plan):
-        rng = np.random.default_rng(2)
-        out, prev = [], None
-        for spec in plan.layers:
-            mask = None if prev is None else (rng.random((spec.size, prev)) < 0.3).astype(
-                np.float32)
-            out.append(spec.with_masks(mask, None))
-            prev = spec.size
-        return out
 
 
 def test_weight_noise_and_weight_decay_keep_masked_weights_zero(catalogue, register_plugin):

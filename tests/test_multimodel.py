@@ -250,20 +250,6 @@ device = "cpu"
 """
 
 
-@pytest.fixture
-def store(in_tmp, tmp_path_factory):
-    """``in_tmp`` with an empty MLflow database copied in (creating the schema takes seconds;
-    the template is made once per session, at the path tests/test_sweep.py uses too)."""
-    import shutil
-
-    from mlflow.tracking import MlflowClient
-
-    template = tmp_path_factory.getbasetemp() / "mlflow-empty.db"
-    if not template.exists():
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    shutil.copy(template, in_tmp / "mlflow.db")
-    return in_tmp
-
 
 def test_ablate_trains_runs_together_and_no_multimodel_one_by_one(store, catalogue):
     """`bionic ablate` trains its pending runs together (on the CPU: every run of one data set

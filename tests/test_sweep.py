@@ -32,26 +32,12 @@ from bionic_core.sweep import (
 )
 from bionic_core.tracking import Tracker
 
-from .conftest import tiny_config
+from .conftest import empty_store, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-def empty_store(tmp_path_factory) -> Path:
-    """An empty MLflow SQLite database, made once per session (creating the schema takes
-    seconds; copying it does not)."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-empty.db"
-    if not template.exists():
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
-@pytest.fixture
-def store(in_tmp, tmp_path_factory):
-    """``in_tmp`` with its MLflow database copied from an empty one."""
-    shutil.copy(empty_store(tmp_path_factory), in_tmp / "mlflow.db")
-    return in_tmp
 
 TINY_EXPERIMENTS = """
 [experiments.tiny]

@@ -4,7 +4,6 @@ with MLflow parent and trial runs, pruning, rerun continuation, export, and bad 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import optuna
@@ -27,7 +26,7 @@ from bionic_core.tuning import (
 )
 
 from .conftest import tiny_config
-from .test_sweep import empty_store, one_error_line, runs_of
+from .test_sweep import one_error_line, runs_of
 
 runner = CliRunner()
 
@@ -76,10 +75,10 @@ def knob(catalogue, register_plugin):
 
 
 @pytest.fixture
-def store(in_tmp, tmp_path_factory):
-    shutil.copy(empty_store(tmp_path_factory), in_tmp / "mlflow.db")
-    (in_tmp / "exp.toml").write_text(TINY)
-    return in_tmp
+def store(store):
+    """The shared empty store plus a tiny experiments file."""
+    (store / "exp.toml").write_text(TINY)
+    return store
 
 
 # ============================================================================ search space

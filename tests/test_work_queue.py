@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 from bionic_core.work_queue import work
 
-from .test_sweep import empty_store, one_error_line, runs_of
+from .test_sweep import one_error_line, runs_of
 
 runner = CliRunner()
 PG_ENV = "BIONIC_TEST_POSTGRES_URL"
@@ -72,13 +71,12 @@ def one_thread():
 
 
 @pytest.fixture
-def queue_dir(in_tmp, tmp_path_factory):
+def queue_dir(store):
     """A working dir with an empty MLflow store and a uniquely named tiny experiment (so that
     queue studies left in a shared PostgreSQL database never collide)."""
-    shutil.copy(empty_store(tmp_path_factory), in_tmp / "mlflow.db")
     name = f"q{uuid.uuid4().hex[:8]}"
-    (in_tmp / "exp.toml").write_text(EXPERIMENTS.format(name=name, width=16, epochs=1))
-    return in_tmp, name
+    (store / "exp.toml").write_text(EXPERIMENTS.format(name=name, width=16, epochs=1))
+    return store, name
 
 
 def _enqueue(name: str, url: str, *design: str) -> dict:
