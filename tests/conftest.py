@@ -109,6 +109,32 @@ class MaskPlugin:
         return layers
 
 
+TINY_EXPERIMENTS = """
+[experiments.tiny]
+dataset = "demo-small"
+features = ["layer_norm"]
+hidden_sizes = [16, 16]
+batch_size = 64
+epochs = 1
+patience = 0
+seeds = [0, 1]
+device = "cpu"
+"""
+
+
+def one_error_line(result, *fragments: str) -> str:
+    """Assert a CLI result is a user error: exit 2, one ``bionic: error:`` line on stderr that
+    contains every fragment, no traceback; return that line."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bionic: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
 def tiny_config(**changes):
     """A seconds-long run on the tiny demonstration set."""
     from bionic_core.config import RunConfig

@@ -9,7 +9,10 @@ import sys
 from bionic_cli.app import app
 from typer.testing import CliRunner
 
+from .conftest import one_error_line
+
 runner = CliRunner()
+
 
 
 def invoke(*args: str):
@@ -44,43 +47,35 @@ def test_run_end_to_end_on_demo_data_records_mlflow(in_tmp):
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 1
 
 
-def _one_error_line(result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bionic: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_unknown_experiment(in_tmp):
-    _one_error_line(invoke("run", "nope"), "experiments.toml", "unknown experiment 'nope'")
+    one_error_line(invoke("run", "nope"), "experiments.toml", "unknown experiment 'nope'")
 
 
 def test_unknown_feature(in_tmp):
-    _one_error_line(invoke("run", "quickstart", "--without", "hebian"), "unknown feature 'hebian'")
-    _one_error_line(invoke("run", "quickstart", "--only", "conv_frontend,nope"), "'nope'")
+    one_error_line(invoke("run", "quickstart", "--without", "hebian"), "unknown feature 'hebian'")
+    one_error_line(invoke("run", "quickstart", "--only", "conv_frontend,nope"), "'nope'")
 
 
 def test_bad_toml_value_and_unknown_key(in_tmp):
     bad = in_tmp / "bad.toml"
     bad.write_text('[experiments.x]\nepochs = "many"\n')
-    _one_error_line(invoke("run", "x", "--experiments", str(bad)), "bad.toml",
+    one_error_line(invoke("run", "x", "--experiments", str(bad)), "bad.toml",
                     "experiments.x.epochs: expected int")
     bad.write_text('[experiments.x]\nepoch = 3\n')
-    _one_error_line(invoke("run", "x", "--experiments", str(bad)), "unknown key 'epoch'")
+    one_error_line(invoke("run", "x", "--experiments", str(bad)), "unknown key 'epoch'")
 
 
 def test_missing_data_path(in_tmp):
-    _one_error_line(invoke("run", "quickstart", "--data", str(in_tmp / "missing.csv")),
+    one_error_line(invoke("run", "quickstart", "--data", str(in_tmp / "missing.csv")),
                     "missing.csv")
 
 
 def test_bad_csv_row(in_tmp):
     csv = in_tmp / "fer.csv"
     csv.write_text("emotion,pixels,Usage\n0," + " ".join(["1"] * 2303) + ",Training\n")
-    _one_error_line(invoke("run", "quickstart", "--data", str(csv)), "fer.csv", "2303")
+    one_error_line(invoke("run", "quickstart", "--data", str(csv)), "fer.csv", "2303")
 
 
 def test_python_dash_m_entry_point(in_tmp):

@@ -21,7 +21,7 @@ from bionic_core.hookspecs import hookimpl
 from bionic_core.sweep import DesignOptions, plan_sweep, run_sweep
 from bionic_core.tracking import TAG_KEY, TAG_KIND, Tracker
 
-from .conftest import tiny_config
+from .conftest import one_error_line, tiny_config
 
 runner = CliRunner()
 
@@ -201,21 +201,15 @@ def test_factorial_effects_and_shapley(store, two_features, fake_training):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def _one_error_line(result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_compare_refuses_other_datasets_and_unknown_targets(store, two_features,
                                                             fake_training):
-    _one_error_line(invoke("compare", "cmp"), "cmp: unknown experiment or sweep id")
+    one_error_line(invoke("compare", "cmp"), "cmp: unknown experiment or sweep id")
     plan, _ = leave_one_out_sweep(two_features, fake_training)
-    _one_error_line(invoke("compare", "nope"), "nope: unknown experiment or sweep id",
+    one_error_line(invoke("compare", "nope"), "nope: unknown experiment or sweep id",
                     plan.sweep_id)
-    _one_error_line(invoke("compare", "cmp", "--format", "yaml"), "--format yaml")
+    one_error_line(invoke("compare", "cmp", "--format", "yaml"), "--format yaml")
     # The same design on another dataset (another fingerprint): a separate sweep.
     fake_training.fingerprint["value"] = "fp-other"
     for seed in (3, 4):
@@ -224,7 +218,7 @@ def test_compare_refuses_other_datasets_and_unknown_targets(store, two_features,
     base = sweep_config(experiment="cmp", features=REF_ORDER, seeds=(3, 4))
     other = plan_sweep(base, two_features, DesignOptions("leave-one-out"))
     run_sweep(other, two_features, Tracker())
-    _one_error_line(invoke("compare", plan.sweep_id, other.sweep_id),
+    one_error_line(invoke("compare", plan.sweep_id, other.sweep_id),
                     "different datasets", "fp-other", "--force")
     forced = invoke("compare", plan.sweep_id, other.sweep_id, "--force", "--format", "json")
     assert forced.exit_code == 0, forced.output

@@ -14,7 +14,7 @@ from bionic_core.evaluation import config_from_dict
 from bionic_core.runner import run_tracked
 from bionic_core.tracking import Tracker
 
-from .conftest import tiny_config
+from .conftest import one_error_line, tiny_config
 
 runner = CliRunner()
 
@@ -65,23 +65,16 @@ def test_evaluate_reproduces_the_logged_test_metrics_and_logs_them(store, logged
     assert "confusion matrix" in table.stdout
 
 
-def _one_error_line(result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bionic: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_evaluate_bad_input_is_one_line(store, logged_run):
     run_id, _ = logged_run
     wrong = store / "small.npz"
     np.savez(wrong, images=np.zeros((5, 32, 32), np.uint8), labels=np.zeros(5, np.int64))
-    _one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", str(wrong)]),
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", str(wrong)]),
                     "small.npz", "(5, 32, 32)", "48, 48")
-    _one_error_line(runner.invoke(app, ["evaluate", "0" * 32, "--data", "demo-small"]),
+    one_error_line(runner.invoke(app, ["evaluate", "0" * 32, "--data", "demo-small"]),
                     "no such MLflow run")
-    _one_error_line(runner.invoke(app, ["evaluate", run_id]), "--data")
-    _one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
+    one_error_line(runner.invoke(app, ["evaluate", run_id]), "--data")
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
                                         "--split", "holdout"]), "--split holdout")

@@ -11,7 +11,7 @@ from bionic_core.model import MaskedHiddenLayer
 from bionic_core.multimodel import ModelStack, compatible_groups, model_signature, train_many
 from bionic_core.training import RunState, load_run_data, train_run
 
-from .conftest import tiny_config
+from .conftest import TINY_EXPERIMENTS, tiny_config
 
 # Batched kernels sum in another order than the one-model kernels: losses agree to rounding.
 LOSS_RTOL = 1e-4
@@ -237,17 +237,6 @@ def test_signature_sees_module_settings(catalogue):
     assert signature(strength=1.0) != signature(strength=2.0)  # a Python float, not a tensor
 
 
-TINY_EXPERIMENTS = """
-[experiments.tiny]
-dataset = "demo-small"
-features = ["layer_norm"]
-hidden_sizes = [16, 16]
-batch_size = 64
-epochs = 1
-patience = 0
-seeds = [0, 1]
-device = "cpu"
-"""
 
 
 

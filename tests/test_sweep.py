@@ -32,24 +32,13 @@ from bionic_core.sweep import (
 )
 from bionic_core.tracking import Tracker
 
-from .conftest import empty_store, tiny_config
+from .conftest import TINY_EXPERIMENTS, empty_store, one_error_line, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
 
-TINY_EXPERIMENTS = """
-[experiments.tiny]
-dataset = "demo-small"
-features = ["layer_norm"]
-hidden_sizes = [16, 16]
-batch_size = 64
-epochs = 1
-patience = 0
-seeds = [0, 1]
-device = "cpu"
-"""
 
 
 def feature_plugin(name: str, group: str = "functional", **kwargs):
@@ -72,14 +61,6 @@ def nan_loss(logits, targets):
     return torch.nn.functional.cross_entropy(logits, targets) * float("nan")
 
 
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bionic: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def runs_of(uri: str, experiment: str, kind: str | None = None) -> list:

@@ -25,8 +25,8 @@ from bionic_core.tuning import (
     open_tuning,
 )
 
-from .conftest import tiny_config
-from .test_sweep import one_error_line, runs_of
+from .conftest import one_error_line, tiny_config
+from .test_sweep import runs_of
 
 runner = CliRunner()
 

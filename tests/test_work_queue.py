@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from bionic_core.work_queue import work
 
-from .test_sweep import one_error_line, runs_of
+from .conftest import one_error_line
+from .test_sweep import runs_of
 
 runner = CliRunner()
 PG_ENV = "BIONIC_TEST_POSTGRES_URL"
@@ -37,6 +38,7 @@ device = "cpu"
 """
 TWO_BY_TWO = ["--design", "explicit", "--configuration", "none", "--configuration",
               "layer_norm"]
+
 
 
 def _postgres() -> tuple[str | None, str]:
