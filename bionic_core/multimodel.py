@@ -12,8 +12,9 @@ On a CPU a step is compute-bound and batched kernels are slower than plain ones 
 convolutions and strided elementwise work: measured 1.25× slower for the `paper` model), so
 there the engine takes *per-model* steps with the one-by-one code, the models spread over
 worker threads with one intra-op thread each (a few cores train a few models at once instead
-of sharing each small operation). :func:`default_batched` picks by device; both give the
-one-by-one results.
+of sharing each small operation); the validation after each epoch and the final evaluation
+run on those workers too. :func:`default_batched` picks by device; both give the one-by-one
+results.
 
 Each run keeps everything that is its own, through its
 :class:`~bionic_core.training.RunState`, exactly as in :func:`~bionic_core.training.train_run`:
@@ -426,6 +427,10 @@ class _Batched:
     def end_epoch(self) -> None:
         self.stack.check_views()
 
+    def each(self, work: Callable[[RunState], Any], states: list[RunState]) -> list[Any]:
+        """``work(state)`` for every state, one after another (each a full-device call)."""
+        return [work(state) for state in states]
+
     def shrink(self, states: list[RunState]) -> None:
         self.stack.restack(states)
 
@@ -515,6 +520,14 @@ class _Parallel:
     def end_epoch(self) -> None:
         pass
 
+    def each(self, work: Callable[[RunState], Any], states: list[RunState]) -> list[Any]:
+        """``work(state)`` for every state, spread over the workers (validation and final
+        evaluation: with one intra-op thread per worker, evaluating the models one after
+        another would leave all but one core idle)."""
+        if self.pool is None or len(states) < 2:
+            return [work(state) for state in states]
+        return list(self.pool.map(work, states))
+
     def shrink(self, states: list[RunState]) -> None:
         pass
 
@@ -525,12 +538,13 @@ class _Parallel:
 
 
 def _train_lockstep(states: list[RunState], train: DeviceSplit, val: DeviceSplit,
-                    finished: Callable[[RunState], None], *, batched: bool,
+                    finished: Callable[[RunState, RunResult], None], *, batched: bool,
                     rng: dict[int, torch.Tensor]) -> None:
-    """Train ``states`` together until each is done; ``finished(state)`` as each ends."""
+    """Train ``states`` together until each is done; ``finished(state, result)`` as each
+    ends. The engine also validates and finishes the runs (in parallel on the CPU)."""
     config, device = states[0].config, states[0].device
     for state in [s for s in states if s.done]:
-        finished(state)
+        finished(state, state.finish(val))
     active = [s for s in states if not s.done]
     if not active:
         return
@@ -547,11 +561,14 @@ def _train_lockstep(states: list[RunState], train: DeviceSplit, val: DeviceSplit
                 loss_sum += engine.step(active, list(batches)) * batches[0][1].shape[0]
             engine.end_epoch()
             train_losses = (loss_sum / len(train)).tolist()  # the one host sync of the epoch
+            validated = engine.each(lambda s: s.validate(val), active)
             share = (time.perf_counter() - started) / len(active)
-            for state, train_loss in zip(active, train_losses, strict=True):
-                state.end_epoch(train_loss, val, time.perf_counter() - share)
-            for state in [s for s in active if s.done]:
-                finished(state)
+            for state, train_loss, metrics in zip(active, train_losses, validated, strict=True):
+                state.end_epoch(train_loss, val, time.perf_counter() - share, metrics)
+            done = [s for s in active if s.done]
+            for state, result in zip(done, engine.each(lambda s: s.finish(val), done),
+                                     strict=True):
+                finished(state, result)
             remaining = [s for s in active if not s.done]
             if remaining and len(remaining) < len(active):
                 engine.shrink(remaining)
@@ -606,9 +623,9 @@ def train_many(
     results: list[RunResult | None] = [None] * n
     train, val = device_splits(data, device)
 
-    def finished(state: RunState) -> None:
+    def finished(state: RunState, result: RunResult) -> None:
         i = index[id(state)]
-        results[i] = state.finish(val)
+        results[i] = result
         if on_finished is not None:
             on_finished(i, results[i])
 

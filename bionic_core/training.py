@@ -201,16 +201,23 @@ class RunState:
                 for _, impl in self.after_step:
                     impl.function(**{a: args[a] for a in impl.argnames})
 
-    def end_epoch(self, train_loss: float, val: DeviceSplit, started: float) -> None:
-        """Validate, step the scheduler, keep the best state, decide on early stopping, log the
-        epoch's row, checkpoint and report. ``started`` is the ``perf_counter`` time the epoch
-        began (for a run trained with others: now minus its share of the training time)."""
+    def validate(self, val: DeviceSplit) -> dict[str, Any]:
+        """This run's metrics on the validation split (what :meth:`end_epoch` monitors)."""
+        return evaluate(self.model, val, self.config.eval_batch_size)
+
+    def end_epoch(self, train_loss: float, val: DeviceSplit, started: float,
+                  val_metrics: dict[str, Any] | None = None) -> None:
+        """Validate (unless ``val_metrics`` of :meth:`validate` are given), step the scheduler,
+        keep the best state, decide on early stopping, log the epoch's row, checkpoint and
+        report. ``started`` is the ``perf_counter`` time the epoch began (for a run trained
+        with others: now minus its share of the training time)."""
         config, result = self.config, self.result
         if not math.isfinite(train_loss):
             result.status = "failed"
             result.reason = f"diverged: training loss is {train_loss} in epoch {self.epoch + 1}"
             return
-        val_metrics = evaluate(self.model, val, config.eval_batch_size)
+        if val_metrics is None:
+            val_metrics = self.validate(val)
         monitored = val_metrics[config.monitor.removeprefix("val_")]
         scheduler = self.scheduler
         if scheduler is not None:

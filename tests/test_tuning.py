@@ -273,3 +273,16 @@ def test_bad_tune_table_in_the_file_is_one_line(store):
         TINY + '[experiments.tiny.tune]\nfixed = { lr = 0.001, batch_size = 64, '
                'activation = "relu" }\n')
     one_error_line(_tune(), "the search space is empty")
+
+
+def test_repository_tune_tables_build_their_search_spaces(catalogue):
+    """Each shipped tune table loads, and its space is exactly the parameters it lists."""
+    from .conftest import REPO
+
+    file = ExperimentFile.load(REPO / "experiments.toml")
+    tuned = [name for name in file.names() if file.config(name).tune]
+    assert {"quickstart", "paper"} <= set(tuned)
+    for name in tuned:
+        config = file.config(name)
+        space = tuning.build_search_space(config, catalogue, f"experiments.{name}.tune")
+        assert sorted(space.dimensions) == sorted(config.tune["search"])
