@@ -10,6 +10,10 @@ Together means `bionic_core.multimodel.train_many`: on a GPU one vmapped step fo
 give the one-by-one results (see the module). Targets: never slower than sequential on the
 2-core CPU; ≥ 10× on a GPU. Epochs run on a seeded subset of `--limit` training images
 (validation: a quarter as many) unless `--limit 0`.
+
+On the CPU it also reports `parallel_ceiling`: one model's step time on one intra-op thread
+divided by the number of threads, against its time on all of them — the most that training
+models side by side (one thread each) can gain over one after another (all threads each).
 """
 
 from __future__ import annotations
@@ -17,6 +21,36 @@ from __future__ import annotations
 import time
 
 import harness
+
+
+def step_ceiling(config, catalogue, data, steps: int = 24) -> dict[str, float]:
+    """One model's seconds per training step on all T torch threads and on one. One after
+    another a model-step costs step(all); side by side, T models on a thread each cost at best
+    step(one) / T per model-step, so per-model parallelism gains at most T·step(all)/step(one)."""
+    import contextlib
+
+    import torch
+
+    from bionic_core.training import RunState, device_splits
+
+    train, _ = device_splits(data, torch.device("cpu"))
+    state = RunState(config, catalogue, data)
+    state.model.train()
+    batches = list(train.shuffled(config.batch_size, state.generator))[:steps + 4]
+    threads = torch.get_num_threads()
+    seconds = {}
+    for n in (threads, 1, threads):
+        torch.set_num_threads(n)
+        for x, y in batches[:4]:  # warm-up at this thread count
+            state.train_step(x, y, state.model, contextlib.nullcontext())
+        started = time.perf_counter()
+        for x, y in batches[4:]:
+            state.train_step(x, y, state.model, contextlib.nullcontext())
+        seconds[n] = (time.perf_counter() - started) / len(batches[4:])  # the last `threads` counts
+    torch.set_num_threads(threads)
+    return {"step_seconds_all_threads": round(seconds[threads], 5),
+            "step_seconds_one_thread": round(seconds[1], 5),
+            "parallel_ceiling": round(threads * seconds[threads] / seconds[1], 3)}
 
 
 def main() -> None:
@@ -51,6 +85,7 @@ def main() -> None:
     together = train_many(configs, catalogue, data=data, batched=batched)
     together_s = time.perf_counter() - started
 
+    ceiling = step_ceiling(configs[0], catalogue, data) if device.type == "cpu" else {}
     gap = max(abs(a.history[-1]["train_loss"] - b.history[-1]["train_loss"])
               / abs(a.history[-1]["train_loss"]) for a, b in zip(alone, together, strict=True))
     print(f"{args.seeds} seeds of {args.experiment}: one after another {sequential:.1f} s, "
@@ -63,7 +98,7 @@ def main() -> None:
         "precision": args.precision,
         "sequential_seconds": round(sequential, 3), "together_seconds": round(together_s, 3),
         "speedup_ratio": round(sequential / together_s, 3),
-        "max_relative_train_loss_gap": float(f"{gap:.3g}"),
+        "max_relative_train_loss_gap": float(f"{gap:.3g}"), **ceiling,
         "target": 10.0 if device.type == "cuda" else 1.0,
         "machine": harness.machine(device)})
 
