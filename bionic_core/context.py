@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -52,6 +53,8 @@ class RunContext:
     # JSON-serialisable records of where a feature's data came from (connectome files, hashes,
     # seeds, mask densities), by feature name; logged with the run.
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Private random generators by name (:meth:`random_stream`); checkpointed with the run.
+    streams: dict[str, torch.Generator] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:
@@ -67,6 +70,19 @@ class RunContext:
         update on CPU and CUDA (several times faster than the default per-tensor loop over
         these models' ~30 tensors; the same update up to rounding)."""
         return {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+
+    def random_stream(self, name: str) -> torch.Generator:
+        """The run's private random generator called ``name`` (say, a feature's name), on the
+        run's device, seeded from the run's seed and the name. A feature that draws inside the
+        forward pass (noise) should draw from it rather than from torch's global generator:
+        its draws then do not depend on what else runs in the process (other features' draws,
+        other models trained alongside), and the core checkpoints and restores its state."""
+        if name not in self.streams:
+            generator = torch.Generator(device=self.device)
+            digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
+            generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+            self.streams[name] = generator
+        return self.streams[name]
 
     def params(self, feature: str) -> dict[str, Any]:
         """The resolved parameters of ``feature``: its defaults overlaid with the config's."""

@@ -37,13 +37,15 @@ that cannot be batched — different shapes or module settings, such hooks — t
 so :func:`train_many` always returns every result.
 
 Equivalence: with the same seeds, runs trained together reproduce the one-by-one runs up to
-floating-point rounding (batched kernels sum in another order). Noise that a feature draws
-inside the forward pass from torch's global generator (synaptic noise): per-model steps give
-each run its own saved generator state, so it draws exactly what it draws alone (such forward
-passes run one at a time, under a lock; the rest of the step in parallel); batched steps
-draw independent noise per model (vmap ``randomness="different"``) from a generator seeded by
-the group — the same distribution, not the same numbers. ``--no-multimodel`` (``multimodel =
-false``) trains every run alone.
+floating-point rounding (batched kernels sum in another order). Noise drawn inside the
+forward pass: from the run's private stream (``ctx.random_stream``, as synaptic noise does), a
+per-model step draws exactly what the run draws alone, with no coordination; from torch's
+global generator (a third-party feature may), per-model steps give each run its own saved
+generator state, so it still draws what it draws alone, but such forward passes run one at a
+time, under a lock. Batched steps draw independent noise per model (vmap
+``randomness="different"``) from the global generator seeded by the group — the same
+distribution, not the same numbers. ``--no-multimodel`` (``multimodel = false``) trains every
+run alone.
 """
 
 from __future__ import annotations
@@ -444,10 +446,10 @@ class _Parallel:
     and batched kernels (grouped convolutions, strided elementwise work) are slower than the
     plain ones, but several cores can each train a model.
 
-    A model whose forward pass draws from torch's global generator (synaptic noise) runs that
-    pass under a lock, with its own saved generator state — so it draws exactly what it draws
-    alone — while the other workers go on with their backward passes, optimizer steps and
-    noise-free forward passes.
+    A model whose forward pass draws from torch's global generator (rather than from its
+    private ``ctx.random_stream``) runs that pass under a lock, with its own saved generator
+    state — so it draws exactly what it draws alone — while the other workers go on with
+    their backward passes, optimizer steps and draw-free forward passes.
     """
 
     def __init__(self, states: list[RunState], rng: dict[int, torch.Tensor],
@@ -475,6 +477,7 @@ class _Parallel:
     def _draws_global_rng(self, state: RunState) -> bool:
         """Whether a training-mode forward pass draws from the global generator."""
         saved = _rng_state(self.device)
+        streams = {name: g.get_state() for name, g in state.ctx.streams.items()}
         was_training = state.model.training
         state.model.train()
         with torch.no_grad():
@@ -482,6 +485,8 @@ class _Parallel:
         state.model.train(was_training)
         drew = not torch.equal(_rng_state(self.device), saved)
         _set_rng_state(saved, self.device)
+        for name, stream in streams.items():  # the probe's draws must not shift the run's own
+            state.ctx.streams[name].set_state(stream)
         return drew
 
     def _own_rng(self, state: RunState, forward: Callable[..., Any]) -> Callable[..., Any]:

@@ -162,6 +162,8 @@ class RunState:
         if self.scheduler is not None and saved.get("scheduler") is not None:
             self.scheduler.load_state_dict(saved["scheduler"])
         self.generator.set_state(saved["generator"].cpu())
+        for name, stream in saved.get("streams", {}).items():
+            self.ctx.random_stream(name).set_state(stream.cpu())
         self.epoch, self.step, self.bad_epochs = saved["epoch"], saved["step"], saved["bad_epochs"]
         self.best_metric, self.best_state = saved["best_metric"], saved["best_state"]
         self.result.best_epoch, self.result.history = saved["best_epoch"], saved["history"]
@@ -242,7 +244,9 @@ class RunState:
             _atomic_save({"model": _clone_state(self.model),
                           "optimizer": self.optimizer.state_dict(),
                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                          "generator": self.generator.get_state(), "epoch": self.epoch,
+                          "generator": self.generator.get_state(),
+                          "streams": {n: g.get_state() for n, g in self.ctx.streams.items()},
+                          "epoch": self.epoch,
                           "step": self.step, "bad_epochs": self.bad_epochs,
                           "best_metric": self.best_metric, "best_state": self.best_state,
                           "best_epoch": result.best_epoch, "history": result.history,

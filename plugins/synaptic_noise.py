@@ -9,7 +9,10 @@ training only (neural stochasticity; evaluation is noise-free).
   the synapse's strength. Implemented as a torch parametrization of ``weight``, so the optimizer
   and other features keep working on the underlying weights; a masked (zero) weight stays zero.
 
-ξ is standard normal from torch's global generator, which the run seeds.
+ξ is standard normal from the run's private stream ``ctx.random_stream("synaptic_noise")``, so a
+run draws the same noise alone or trained beside other models. Inside the multi-model engine's
+batched (vmapped) step, where one generator cannot give each model its own draws, ξ comes from
+torch's global generator instead (independent per model; the same distribution).
 """
 
 from __future__ import annotations
@@ -26,17 +29,26 @@ from bionic_core.model import MaskedHiddenLayer
 NAME = "synaptic_noise"
 
 
+def standard_normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """ξ ~ N(0, 1) shaped like ``x``, from ``generator``; from the global generator when there
+    is none or ``x`` is a vmapped (batched) tensor, so that every model draws its own."""
+    if generator is None or torch._C._functorch.is_batchedtensor(x):
+        return torch.randn_like(x)
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
 class ActivityNoise(nn.Module):
     """``h + σ·ξ`` in training mode; identity in eval mode."""
 
-    def __init__(self, sigma: float) -> None:
+    def __init__(self, sigma: float, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.sigma = sigma
+        self._generator = generator  # private: not a setting that distinguishes models
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if not self.training or self.sigma == 0:
             return h
-        return h + self.sigma * torch.randn_like(h)
+        return h + self.sigma * standard_normal_like(h, self._generator)
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}"
@@ -45,14 +57,15 @@ class ActivityNoise(nn.Module):
 class WeightNoise(nn.Module):
     """Parametrization ``W ↦ W ⊙ (1 + σ·ξ)`` in training mode; ``W`` in eval mode."""
 
-    def __init__(self, sigma: float) -> None:
+    def __init__(self, sigma: float, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.sigma = sigma
+        self._generator = generator
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if not self.training or self.sigma == 0:
             return weight
-        return weight * (1 + self.sigma * torch.randn_like(weight))
+        return weight * (1 + self.sigma * standard_normal_like(weight, self._generator))
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma}"
@@ -86,7 +99,9 @@ def bionic_feature() -> Feature:
 @hookimpl
 def bionic_layer_activity(ctx) -> nn.Module | None:
     p = _params(ctx)
-    return ActivityNoise(p["sigma"]) if p["target"] == "activations" else None
+    if p["target"] != "activations":
+        return None
+    return ActivityNoise(p["sigma"], ctx.random_stream(NAME))
 
 
 @hookimpl
@@ -96,4 +111,5 @@ def bionic_model_built(ctx, model: nn.Module) -> None:
         return
     for layer in model.modules():
         if isinstance(layer, MaskedHiddenLayer):
-            parametrize.register_parametrization(layer, "weight", WeightNoise(p["sigma"]))
+            parametrize.register_parametrization(
+                layer, "weight", WeightNoise(p["sigma"], ctx.random_stream(NAME)))

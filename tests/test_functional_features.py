@@ -54,8 +54,16 @@ def test_noise_only_in_training_and_off_restores_the_plain_model(catalogue, targ
     params = {"synaptic_noise": {"target": target, "sigma": 0.2}}
     plain = _logits(catalogue, (), train=True)
     a = _logits(catalogue, ("synaptic_noise",), train=True, params=params, seed=1)
+    assert not torch.allclose(a, plain)
+    # drawn from the run's own stream: the global generator's state changes nothing ...
     b = _logits(catalogue, ("synaptic_noise",), train=True, params=params, seed=2)
-    assert not torch.allclose(a, b) and not torch.allclose(a, plain)
+    assert torch.equal(a, b)
+    # ... and every training forward pass draws afresh
+    _, model, _ = prepare(tiny_config(features=("synaptic_noise",), params=params), catalogue)
+    x = torch.rand(8, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+    model.train()
+    first, second = model(x), model(x)
+    assert torch.equal(first, a) and not torch.allclose(first, second)
     evals = [_logits(catalogue, ("synaptic_noise",), train=False, params=params, seed=s)
              for s in (1, 2)]
     assert torch.equal(evals[0], evals[1])  # absent in eval mode

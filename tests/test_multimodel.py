@@ -188,12 +188,37 @@ def test_noise_batched_draws_per_model_and_per_model_steps_draw_as_alone(catalog
         assert a.val == b.val
 
 
-def test_per_model_steps_in_parallel_threads(catalogue, val_n):
-    """Two workers: the noise-free runs in parallel, the noisy one in turn with its own
-    global-generator state (it draws exactly what it draws alone)."""
+class GlobalNoise:
+    """A third-party-style feature that draws its noise from torch's global generator."""
+
+    @hookimpl
+    def bionic_feature(self):
+        return Feature(name="global_noise", group="functional", help="test: global-RNG noise")
+
+    @hookimpl
+    def bionic_layer_activity(self):
+        class Noise(torch.nn.Module):
+            def forward(self, h):
+                return h + 0.1 * torch.randn_like(h) if self.training else h
+
+        return Noise()
+
+
+def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
+    """Two workers: runs whose noise comes from their own stream (synaptic noise) in parallel
+    like noise-free ones; a run drawing from the global generator in turn, with its own saved
+    generator state. Every run draws exactly what it draws alone."""
+    from bionic_core.multimodel import _Parallel, _rng_state
+
+    register_plugin(GlobalNoise())
     configs = [tiny_config(seed=s, epochs=2, features=("layer_norm", "hebbian"))
                for s in (0, 1, 2)]
     configs.append(configs[0].with_features(("layer_norm", "synaptic_noise")))
+    configs.append(configs[1].with_features(("layer_norm", "global_noise")))
+    data = load_run_data(configs[0])
+    states = [RunState(c, catalogue, data) for c in configs]
+    probe = _Parallel(states, {id(s): _rng_state(s.device) for s in states}, workers=1)
+    assert [probe._draws_global_rng(s) for s in states] == [False, False, False, False, True]
     torch.set_num_threads(2)  # two workers (the module's fixture restores one thread)
     try:
         together = train_many(configs, catalogue, batched=False)
@@ -202,9 +227,10 @@ def test_per_model_steps_in_parallel_threads(catalogue, val_n):
         torch.set_num_threads(1)
     alone = [train_run(c, catalogue) for c in configs]
     assert_same_runs(together, alone, val_n=val_n)
-    assert together[3].history == [{**r, "epoch_time": t["epoch_time"]}
-                                   for r, t in zip(alone[3].history, together[3].history,
-                                                   strict=True)]
+    for noisy in (3, 4):
+        assert together[noisy].history == [
+            {**r, "epoch_time": t["epoch_time"]}
+            for r, t in zip(alone[noisy].history, together[noisy].history, strict=True)]
 
 
 def test_hook_that_changes_activity_falls_back_to_one_by_one(catalogue, register_plugin):

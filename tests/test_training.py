@@ -97,11 +97,13 @@ def test_early_stopping_restores_best_epoch(catalogue, monkeypatch):
     assert result.val["macro_f1"] == pytest.approx(best)
 
 
-def test_checkpoint_resume_matches_uninterrupted_run(catalogue, tmp_path):
-    full = train_run(tiny_config(epochs=3), catalogue)
+@pytest.mark.parametrize("features", [(), ("synaptic_noise",)])
+def test_checkpoint_resume_matches_uninterrupted_run(catalogue, tmp_path, features):
+    """Also with noise: the run's private random streams are checkpointed with it."""
+    full = train_run(tiny_config(epochs=3, features=features), catalogue)
     ckpt = tmp_path / "run.pt"
-    train_run(tiny_config(epochs=2), catalogue, checkpoint=ckpt)  # "interrupted" after 2
-    resumed = train_run(tiny_config(epochs=3), catalogue, checkpoint=ckpt)
+    train_run(tiny_config(epochs=2, features=features), catalogue, checkpoint=ckpt)
+    resumed = train_run(tiny_config(epochs=3, features=features), catalogue, checkpoint=ckpt)
     assert resumed.resumed_from_epoch == 2
     assert [r["train_loss"] for r in resumed.history] == pytest.approx(
         [r["train_loss"] for r in full.history])
