@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
+
+from bionic_core.seeding import derived_seed, make_generator
 
 if TYPE_CHECKING:
     from bionic_core.config import RunConfig
@@ -78,10 +79,7 @@ class RunContext:
         its draws then do not depend on what else runs in the process (other features' draws,
         other models trained alongside), and the core checkpoints and restores its state."""
         if name not in self.streams:
-            generator = torch.Generator(device=self.device)
-            digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
-            generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
-            self.streams[name] = generator
+            self.streams[name] = make_generator(derived_seed(self.seed, name), self.device)
         return self.streams[name]
 
     def params(self, feature: str) -> dict[str, Any]:

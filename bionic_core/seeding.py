@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -39,3 +40,10 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A seed for the stream ``name`` of the run seeded ``seed``: fixed by the two, and
+    unrelated to the seeds of other names (a hash, not ``seed + offset``)."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

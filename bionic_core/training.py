@@ -261,7 +261,7 @@ class RunState:
         result.epochs_run = len(result.history)
         self.model.load_state_dict(self.best_state)
         result.model_state = {k: v.detach().cpu() for k, v in self.best_state.items()}
-        result.val = evaluate(self.model, val, config.eval_batch_size)
+        result.val = self.validate(val)
         if "test" in self.data.splits:
             test = DeviceSplit(self.data.splits["test"].images, self.data.splits["test"].labels,
                                self.device)
