@@ -138,7 +138,7 @@ def main() -> None:
     args = p.parse_args()
     device = harness.setup(args)
 
-    from bionic_core.training import load_run_data
+    from bionic_core.training.loop import load_run_data
 
     config, catalogue = harness.experiment("baseline", args.data, device)
     data = load_run_data(config)

@@ -27,7 +27,7 @@ def main() -> None:
     args = p.parse_args()
     device = harness.setup(args)
 
-    from bionic_core.training import load_run_data, train_run
+    from bionic_core.training.loop import load_run_data, train_run
 
     began = time.perf_counter()
     config, catalogue = harness.experiment(args.experiment, args.data, device, epochs=1,

@@ -36,7 +36,7 @@ def setup(args: argparse.Namespace) -> Any:
     """Apply --threads; return the torch device --device names."""
     import torch
 
-    from bionic_core.seeding import resolve_device
+    from bionic_core.training.seeding import resolve_device
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -69,7 +69,7 @@ def machine(device: Any) -> dict[str, Any]:
 def experiment(name: str, data: str, device: Any, **changes: Any) -> tuple[Any, Any]:
     """The named experiment of the repository's experiments.toml on ``data``, validated."""
     from bionic_core.config import ExperimentFile, resolve_features
-    from bionic_core.plugin_manager import load_catalogue
+    from bionic_core.host import load_catalogue
 
     catalogue = load_catalogue(third_party=False)
     config = ExperimentFile.load(REPO / "experiments.toml").config(name)

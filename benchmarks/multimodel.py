@@ -31,7 +31,7 @@ def step_ceiling(config, catalogue, data, steps: int = 24) -> dict[str, float]:
 
     import torch
 
-    from bionic_core.training import RunState, device_splits
+    from bionic_core.training.loop import RunState, device_splits
 
     train, _ = device_splits(data, torch.device("cpu"))
     state = RunState(config, catalogue, data)
@@ -65,8 +65,8 @@ def main() -> None:
     args = p.parse_args()
     device = harness.setup(args)
 
-    from bionic_core.multimodel import default_batched, train_many
-    from bionic_core.training import load_run_data, train_run
+    from bionic_core.training.loop import load_run_data, train_run
+    from bionic_core.training.multimodel import default_batched, train_many
 
     config, catalogue = harness.experiment(args.experiment, args.data, device,
                                            epochs=args.epochs, patience=0,

@@ -225,7 +225,7 @@ def main() -> None:
     args = p.parse_args()
     device = harness.setup(args)
 
-    from bionic_core.training import load_run_data, prepare, train_run
+    from bionic_core.training.loop import load_run_data, prepare, train_run
 
     config, catalogue = harness.experiment("paper", args.data, device, epochs=1, patience=0)
     full = load_run_data(config)

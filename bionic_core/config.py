@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature
 
 EXPERIMENTS_ENV = "BIONIC_EXPERIMENTS"
 
@@ -34,7 +34,7 @@ class RunConfig:
     features: tuple[str, ...] = ()  # (spec) enabled features
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # (spec) feature → params
     # (spec) the column wiring the structural features share: cells, edges, table, seed,
-    # min_synapses, grouping (see bionic_core.connectome.network); {} = shipped census + billeh2020
+    # min_synapses, grouping (see source_arguments below); {} = shipped census + billeh2020
     connectome: dict[str, Any] = field(default_factory=dict)
     hidden_sizes: tuple[int, ...] = (290, 290, 290, 290)  # (spec) used when no layer plan
     activation: str = "relu"  # (spec) relu | gelu | tanh
@@ -324,7 +324,40 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
         raise BionicError(f"{where}: precision: {config.precision!r} is not one of "
                           f"{', '.join(PRECISIONS)}")
     if config.connectome:  # checked now, before any run starts
-        from bionic_core.connectome.network import source_arguments
-
         source_arguments(config.connectome, f"{where}: connectome")
     return config.replace(params=params)
+
+
+# The config's `connectome` table: key -> (default, accepted types, meaning).
+SOURCE_KEYS: dict[str, tuple[Any, tuple[type, ...], str]] = {
+    "cells": (None, (str,), "cell table file; default the shipped MICrONS v1300 census"),
+    "edges": (None, (str,), "edge table file; default: sample masks from `table`"),
+    "table": ("billeh2020", (str,), "connection-probability table: billeh2020, potjans2014, file"),
+    "seed": (0, (int,), "seed of sampled masks (fixed, so every run seed sees the same column)"),
+    "min_synapses": (1, (int,), "synapses an edge needs to count as a connection"),
+    "grouping": (None, (dict,), "hidden layer name -> list of excitatory cell types, in order"),
+}
+
+def source_arguments(raw: Mapping[str, Any], where: str = "connectome") -> dict[str, Any]:
+    """Validate a ``connectome`` config table; return the keyword arguments of build_connectome."""
+    out = {key: default for key, (default, _, _) in SOURCE_KEYS.items()}
+    for key, value in raw.items():
+        if key not in SOURCE_KEYS:
+            raise BionicError(f"{where}: unknown key '{key}' (allowed: {', '.join(SOURCE_KEYS)})")
+        types = SOURCE_KEYS[key][1]
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise BionicError(f"{where}.{key}: expected {types[0].__name__}, got "
+                              f"{type(value).__name__} {value!r}")
+        out[key] = value
+    for key in ("cells", "edges"):
+        if out[key] is not None and not Path(out[key]).is_file():
+            raise BionicError(f"{where}.{key}: {out[key]}: file not found")
+    if out["min_synapses"] < 1:
+        raise BionicError(f"{where}.min_synapses: {out['min_synapses']} must be >= 1")
+    grouping = out["grouping"]
+    if grouping is not None and not all(
+        isinstance(types, list) and types and all(isinstance(t, str) for t in types)
+        for types in grouping.values()
+    ):
+        raise BionicError(f"{where}.grouping: expected layer name = [cell types, ...] entries")
+    return out

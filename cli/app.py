@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -86,7 +86,7 @@ def load_config(experiment: str, experiments: Path | None, *, sets: list[str],
                 device: str | None, data: str | None) -> tuple[Any, Any]:
     """The resolved RunConfig of ``experiment`` with CLI overrides, and the feature catalogue."""
     from bionic_core.config import ExperimentFile, apply_overrides, resolve_features
-    from bionic_core.plugin_manager import load_catalogue
+    from bionic_core.host import load_catalogue
 
     catalogue = load_catalogue()
     file = ExperimentFile.load(experiments)
@@ -129,9 +129,9 @@ def run(
     as_json: bool = JsonOpt,
 ) -> None:
     """Train one run of EXPERIMENT and record it in MLflow."""
-    from bionic_core.runner import run_tracked
-    from bionic_core.tracking import Tracker
-    from bionic_core.training import load_run_data
+    from bionic_core.studies.tracked_run import run_tracked
+    from bionic_core.studies.tracking import Tracker
+    from bionic_core.training.loop import load_run_data
 
     set_ = [*set_, *runtime_sets(compile_, precision)]
     config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
@@ -190,7 +190,7 @@ def run(
 @plugins_app.command("list")
 def plugins_list(as_json: bool = JsonOpt) -> None:
     """Every available feature with its group, source, relations and parameters."""
-    from bionic_core.plugin_manager import load_catalogue
+    from bionic_core.host import load_catalogue
 
     features = load_catalogue().features()
     if as_json:

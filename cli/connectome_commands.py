@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bionic_core.connectome import Connectome, build_connectome, plot_adjacency
 from bionic_core.connectome.plot import source_label
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 connectome_app = typer.Typer(
     help="Inspect the V1-column connectome: layer plan, mask densities, inhibitory input.",

@@ -26,7 +26,7 @@ from bionic_cli.app import (
 from rich.console import Console
 from rich.table import Table
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 
 def _feature_list(text: str | None) -> tuple[str, ...] | None:
@@ -65,7 +65,7 @@ def _dropped_table(plan: Any) -> Table | None:
 
 
 def _observer(progress: Any, plan: Any) -> Any:
-    from bionic_core.sweep import SweepObserver
+    from bionic_core.studies.sweep import SweepObserver
 
     class RichObserver(SweepObserver):
         def __init__(self) -> None:
@@ -142,8 +142,8 @@ def ablate(
 
     Rerunning the same command skips finished runs and continues an interrupted one.
     """
-    from bionic_core.sweep import design_options, plan_sweep, preflight, run_sweep
-    from bionic_core.tracking import Tracker
+    from bionic_core.studies.sweep import design_options, plan_sweep, preflight, run_sweep
+    from bionic_core.studies.tracking import Tracker
 
     if seeds is not None and seeds < 1:
         raise BionicError(f"--seeds {seeds}: expected at least 1")
@@ -206,7 +206,7 @@ def ablate(
                               o.run_id)
             out_console.print(table)
         if not no_compare:
-            from bionic_core.comparison import compare as compare_sweeps
+            from bionic_core.studies.comparison import compare as compare_sweeps
 
             try:
                 _print_table(compare_sweeps(tracker, [plan.sweep_id]))
@@ -224,7 +224,7 @@ def _print(renderable: Any) -> None:
 
 
 def _print_table(comparison: Any) -> None:
-    from bionic_core.comparison import cells, effect_cells, headers, title
+    from bionic_core.studies.comparison import cells, effect_cells, headers, title
 
     table = Table(title=title(comparison))
     for i, column in enumerate(headers(comparison)):
@@ -263,10 +263,10 @@ def compare(
     seed when the seeds match), parameters, training time; factorial effects and Shapley
     values for factorial designs.
     """
-    from bionic_core.comparison import FORMATS, render
-    from bionic_core.comparison import compare as compare_sweeps
-    from bionic_core.comparison import plot as draw
-    from bionic_core.tracking import Tracker
+    from bionic_core.studies.comparison import FORMATS, render
+    from bionic_core.studies.comparison import compare as compare_sweeps
+    from bionic_core.studies.comparison import plot as draw
+    from bionic_core.studies.tracking import Tracker
 
     if fmt not in FORMATS:
         raise BionicError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
@@ -291,9 +291,9 @@ def evaluate(
     as_json: bool = JsonOpt,
 ) -> None:
     """Evaluate a logged run's model on a dataset file and record the result with the run."""
-    from bionic_core.evaluation import evaluate_logged_run
-    from bionic_core.plugin_manager import load_catalogue
-    from bionic_core.tracking import Tracker
+    from bionic_core.host import load_catalogue
+    from bionic_core.studies.evaluation import evaluate_logged_run
+    from bionic_core.studies.tracking import Tracker
 
     if data is None:
         raise BionicError("--data: required (a built-in dataset name, FER-2013 CSV, folder "

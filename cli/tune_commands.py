@@ -24,7 +24,7 @@ from bionic_cli.app import (
 )
 from rich.table import Table
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 
 def _value(value: Any) -> str:
@@ -33,7 +33,7 @@ def _value(value: Any) -> str:
 
 # ---------------------------------------------------------------- bionic tune
 def _tune_observer(progress: Any, trials: int | None, epochs: int) -> Any:
-    from bionic_core.tuning import TuneObserver
+    from bionic_core.studies.tuning import TuneObserver
 
     class RichObserver(TuneObserver):
         def __init__(self) -> None:
@@ -120,16 +120,16 @@ def tune(
     the same study. Watch it with `optuna-dashboard STORAGE_URL`.
     """
     from bionic_core.config import default_experiments_path
-    from bionic_core.tracking import Tracker
-    from bionic_core.training import load_run_data
-    from bionic_core.tuning import best_config as make_best
-    from bionic_core.tuning import (
+    from bionic_core.studies.tracking import Tracker
+    from bionic_core.studies.tuning import best_config as make_best
+    from bionic_core.studies.tuning import (
         build_search_space,
         default_study_name,
         export_experiment,
         open_tuning,
         tune_options,
     )
+    from bionic_core.training.loop import load_run_data
 
     if trials is not None and trials < 0:
         raise BionicError(f"--trials {trials}: expected 0 or more")
@@ -199,8 +199,8 @@ def tune(
 def enqueue_sweep(plan: Any, catalogue: Any, tracking_uri: str | None, queue: str,
                   retry_failed: bool, as_json: bool) -> None:
     """`bionic ablate EXPERIMENT --queue URL`: queue the plan's runs for `bionic worker`."""
-    from bionic_core.tracking import Tracker
-    from bionic_core.work_queue import enqueue_plan
+    from bionic_core.studies.tracking import Tracker
+    from bionic_core.studies.work_queue import enqueue_plan
 
     tracker = Tracker(tracking_uri)
     result = enqueue_plan(plan, catalogue, tracker, queue, retry_failed=retry_failed)
@@ -224,7 +224,7 @@ def enqueue_sweep(plan: Any, catalogue: Any, tracking_uri: str | None, queue: st
 
 # ---------------------------------------------------------------- bionic worker
 def _worker_observer(progress: Any) -> Any:
-    from bionic_core.work_queue import WorkerObserver
+    from bionic_core.studies.work_queue import WorkerObserver
 
     class RichObserver(WorkerObserver):
         def __init__(self) -> None:
@@ -282,8 +282,8 @@ def worker(
     """Run queued sweep runs until none is left (start one per machine or per GPU)."""
     import signal
 
-    from bionic_core.plugin_manager import load_catalogue
-    from bionic_core.work_queue import Worker
+    from bionic_core.host import load_catalogue
+    from bionic_core.studies.work_queue import Worker
 
     if max_runs is not None and max_runs < 1:
         raise BionicError(f"--max-runs {max_runs}: expected at least 1")

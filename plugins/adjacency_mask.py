@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from bionic_core.connectome.network import plan_masks, run_connectome
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
-from bionic_core.layer_plan import HiddenLayer
+from bionic_core.connectome.run_wiring import plan_masks, run_connectome
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.contract.layers import HiddenLayer
 
 NAME = "adjacency_mask"
 

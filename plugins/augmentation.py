@@ -1,16 +1,17 @@
 """augmentation: per-image random flip, rotation/translation/zoom, brightness/contrast jitter and
 random erasing of every training batch, on the training device (exposure to natural variability).
 
-The operations live in :mod:`bionic_core.augment`; this plugin maps its parameters onto them.
+The operations live in :mod:`bionic_core.training.augment`; this plugin maps its parameters onto
+them.
 Evaluation batches are never augmented (the core applies batch transforms to training only).
 """
 
 from __future__ import annotations
 
-from bionic_core.augment import BatchAugmenter
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.training.augment import BatchAugmenter
 
 NAME = "augmentation"
 

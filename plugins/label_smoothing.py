@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
 
 NAME = "label_smoothing"
 

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
-from bionic_core.model import MaskedHiddenLayer
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.network.model import MaskedHiddenLayer
 
 NAME = "synaptic_noise"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
 
 NAME = "weight_decay"
 

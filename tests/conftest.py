@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
+from bionic_core.contract.features import Feature
+from bionic_core.contract.hookspecs import hookimpl
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BIONIC_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -37,7 +37,7 @@ def one_thread():
 @pytest.fixture
 def catalogue():
     """The built-in features only (third-party entry points are not loaded in tests)."""
-    from bionic_core.plugin_manager import load_catalogue
+    from bionic_core.host import load_catalogue
 
     return load_catalogue(third_party=False)
 

@@ -15,11 +15,11 @@ from bionic_cli.app import app
 from scipy import stats as st
 from typer.testing import CliRunner
 
-import bionic_core.sweep as sweep_module
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
-from bionic_core.sweep import DesignOptions, plan_sweep, run_sweep
-from bionic_core.tracking import TAG_KEY, TAG_KIND, Tracker
+import bionic_core.studies.sweep as sweep_module
+from bionic_core.contract.features import Feature
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.studies.sweep import DesignOptions, plan_sweep, run_sweep
+from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 from .conftest import one_error_line, tiny_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 from .conftest import REPO
 

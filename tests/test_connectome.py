@@ -19,7 +19,7 @@ from bionic_core.connectome import (
     load_probability_table,
     masks_for_sizes,
 )
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 try:
     from bionic_cli.connectome_commands import connectome_app

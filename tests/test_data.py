@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from bionic_core.contract.errors import BionicError
 from bionic_core.data import (
     BUILTIN_DATASETS,
     CLASS_NAMES,
@@ -20,7 +21,6 @@ from bionic_core.data import (
     stratified_holdout,
 )
 from bionic_core.data import fer2013 as fer
-from bionic_core.errors import BionicError
 from cli.data_commands import data_app
 
 USAGES = ("Training", "PublicTest", "PrivateTest")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bionic_core.designs import plan_design, validate_feature_set
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature
+from bionic_core.studies.designs import plan_design, validate_feature_set
 
 
 def _f(name, requires=(), conflicts=()):

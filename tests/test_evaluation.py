@@ -10,9 +10,9 @@ from bionic_cli.app import app
 from typer.testing import CliRunner
 
 from bionic_core.data import load_dataset
-from bionic_core.evaluation import config_from_dict
-from bionic_core.runner import run_tracked
-from bionic_core.tracking import Tracker
+from bionic_core.studies.evaluation import config_from_dict
+from bionic_core.studies.tracked_run import run_tracked
+from bionic_core.studies.tracking import Tracker
 
 from .conftest import one_error_line, tiny_config
 

@@ -1,4 +1,5 @@
-"""augmentation + bionic_core.augment: per-image randomness, seeding, each operation's effect."""
+"""augmentation + bionic_core.training.augment: per-image randomness, seeding, each operation's
+effect."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import math
 import pytest
 import torch
 
-from bionic_core.augment import (
+from bionic_core.contract.errors import BionicError
+from bionic_core.training.augment import (
     ERASE_VALUE,
     BatchAugmenter,
     apply_affine,
     random_affine_matrices,
 )
-from bionic_core.errors import BionicError
-from bionic_core.training import prepare, train_run
+from bionic_core.training.loop import prepare, train_run
 
 from .conftest import tiny_config
 

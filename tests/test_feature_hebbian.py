@@ -9,10 +9,10 @@ import pytest
 import torch
 from bionic_plugins import hebbian
 
-from bionic_core.errors import BionicError
-from bionic_core.layer_plan import HiddenLayer
-from bionic_core.model import MaskedHiddenLayer
-from bionic_core.training import prepare, train_run
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.layers import HiddenLayer
+from bionic_core.network.model import MaskedHiddenLayer
+from bionic_core.training.loop import prepare, train_run
 
 from .conftest import MaskPlugin, tiny_config
 

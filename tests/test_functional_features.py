@@ -12,10 +12,10 @@ from bionic_plugins.synaptic_noise import ActivityNoise
 from torch import nn
 
 from bionic_core.config import ExperimentFile, resolve_features
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
-from bionic_core.model import MaskedHiddenLayer
-from bionic_core.training import prepare, train_run
+from bionic_core.contract.features import Feature
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.network.model import MaskedHiddenLayer
+from bionic_core.training.loop import prepare, train_run
 
 from .conftest import REPO, MaskPlugin, tiny_config
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
-from bionic_core.model import MaskedHiddenLayer
-from bionic_core.multimodel import ModelStack, compatible_groups, model_signature, train_many
-from bionic_core.training import RunState, load_run_data, train_run
+from bionic_core.contract.features import Feature
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.network.model import MaskedHiddenLayer
+from bionic_core.training.loop import RunState, load_run_data, train_run
+from bionic_core.training.multimodel import (
+    ModelStack,
+    compatible_groups,
+    model_signature,
+    train_many,
+)
 
 from .conftest import TINY_EXPERIMENTS, tiny_config
 
@@ -208,7 +213,7 @@ def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
     """Two workers: runs whose noise comes from their own stream (synaptic noise) in parallel
     like noise-free ones; a run drawing from the global generator in turn, with its own saved
     generator state. Every run draws exactly what it draws alone."""
-    from bionic_core.multimodel import _Parallel, _rng_state
+    from bionic_core.training.multimodel import _Parallel, _rng_state
 
     register_plugin(GlobalNoise())
     configs = [tiny_config(seed=s, epochs=2, features=("layer_norm", "hebbian"))
@@ -252,7 +257,7 @@ def test_hook_that_changes_activity_falls_back_to_one_by_one(catalogue, register
 
 
 def test_signature_sees_module_settings(catalogue):
-    from bionic_core.training import prepare
+    from bionic_core.training.loop import prepare
 
     def signature(**params):
         config = tiny_config(features=("conv_frontend", "lateral_inhibition"),

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from bionic_core import plugin_manager
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature, Param
-from bionic_core.hookspecs import hookimpl
-from bionic_core.training import prepare
+from bionic_core import host as plugin_manager
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, Param
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.training.loop import prepare
 
 from .conftest import tiny_config
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from bionic_core.stats import (
+from bionic_core.studies.stats import (
     Difference,
     difference,
     factorial_effects,

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
 from bionic_core.connectome import build_connectome
-from bionic_core.errors import BionicError
-from bionic_core.training import prepare, train_run
+from bionic_core.contract.errors import BionicError
+from bionic_core.training.loop import prepare, train_run
 
 from .conftest import tiny_config
 

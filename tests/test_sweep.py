@@ -20,17 +20,17 @@ from bionic_cli.app import app
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature
-from bionic_core.hookspecs import hookimpl
-from bionic_core.sweep import (
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature
+from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.studies.sweep import (
     DesignOptions,
     aggregate_metrics,
     design_options,
     plan_sweep,
     run_sweep,
 )
-from bionic_core.tracking import Tracker
+from bionic_core.studies.tracking import Tracker
 
 from .conftest import TINY_EXPERIMENTS, empty_store, one_error_line, tiny_config
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bionic_core.layer_plan import HiddenLayer
-from bionic_core.metrics import classification_metrics, roc_auc_ovr
-from bionic_core.model import MaskedHiddenLayer, count_parameters
-from bionic_core.training import prepare, train_run
+from bionic_core.contract.layers import HiddenLayer
+from bionic_core.network.model import MaskedHiddenLayer, count_parameters
+from bionic_core.training.loop import prepare, train_run
+from bionic_core.training.metrics import classification_metrics, roc_auc_ovr
 
 from .conftest import tiny_config
 
@@ -113,8 +113,8 @@ def test_checkpoint_resume_matches_uninterrupted_run(catalogue, tmp_path, featur
 def test_divergence_is_reported_not_raised(catalogue, register_plugin):
     from torch import nn
 
-    from bionic_core.features import Feature
-    from bionic_core.hookspecs import hookimpl
+    from bionic_core.contract.features import Feature
+    from bionic_core.contract.hookspecs import hookimpl
 
     class NanLoss(nn.Module):
         def forward(self, logits, targets):

@@ -17,7 +17,7 @@ import pytest
 from bionic_cli.app import app
 from typer.testing import CliRunner
 
-from bionic_core.work_queue import work
+from bionic_core.studies.work_queue import work
 
 from .conftest import one_error_line
 from .test_sweep import runs_of
@@ -141,7 +141,7 @@ def test_queue_dedupes_and_a_worker_finishes_each_key_once(queue_dir, catalogue)
 
 
 def test_a_stopped_worker_gives_its_run_back_at_once(queue_dir, catalogue, monkeypatch):
-    from bionic_core import sweep
+    from bionic_core.studies import sweep
 
     tmp, name = queue_dir
     url = f"sqlite:///{tmp / 'queue.db'}"

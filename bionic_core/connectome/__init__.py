@@ -7,9 +7,9 @@ from bionic_core.connectome.census import (
     PUBLISHED_COUNTS,
     load_census,
 )
+from bionic_core.connectome.column_layers import DEFAULT_GROUPING, PlanLayer
 from bionic_core.connectome.connectome import Connectome, SynapseCounts, build_connectome
 from bionic_core.connectome.inhibition import normalised_input
-from bionic_core.connectome.layer_plan import DEFAULT_GROUPING, PlanLayer
 from bionic_core.connectome.loading import EdgeTable, load_cells, load_edges, read_frame
 from bionic_core.connectome.masks import block_density, masks_for_sizes
 from bionic_core.connectome.plot import plot_adjacency

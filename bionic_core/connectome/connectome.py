@@ -11,7 +11,7 @@ import numpy as np
 
 from bionic_core.connectome import inhibition, masks
 from bionic_core.connectome.census import CENSUS_VERSION, load_census
-from bionic_core.connectome.layer_plan import PlanLayer, build_layer_plan, normalise_grouping
+from bionic_core.connectome.column_layers import PlanLayer, build_layer_plan, normalise_grouping
 from bionic_core.connectome.loading import load_cells, load_edges, order_cells
 from bionic_core.connectome.provenance import (
     density_record,
@@ -19,7 +19,7 @@ from bionic_core.connectome.provenance import (
     inhibition_stats,
 )
 from bionic_core.connectome.tables import load_probability_table
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bionic_core.connectome.layer_plan import PlanLayer
+from bionic_core.connectome.column_layers import PlanLayer
 from bionic_core.connectome.loading import EdgeTable
 from bionic_core.connectome.tables import ProbabilityTable
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 CELL_COLUMNS = ("root_id", "layer", "cell_type", "ei")
 EDGE_COLUMNS = ("pre_root_id", "post_root_id", "n_synapses")

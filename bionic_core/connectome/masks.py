@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bionic_core.connectome.layer_plan import PlanLayer
+from bionic_core.connectome.column_layers import PlanLayer
 from bionic_core.connectome.loading import EdgeTable
 from bionic_core.connectome.tables import ProbabilityTable
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 
 def unit_synapse_counts(layers: Sequence[PlanLayer], edges: EdgeTable) -> np.ndarray:

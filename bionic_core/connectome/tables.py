@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bionic_core.connectome.loading import read_frame, sha256_of
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 

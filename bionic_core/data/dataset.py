@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bionic_core.contract.errors import BionicError
 from bionic_core.data import demo, fer2013
 from bionic_core.data.fer2013 import CACHE_SUFFIX, CLASS_NAMES, SPLIT_USAGE, Raw
-from bionic_core.errors import BionicError
 
 BUILTIN_DATASETS: dict[str, str] = dict(demo.DEMO_DESCRIPTIONS)
 CACHE_VERSION = 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 CLASS_NAMES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 IMAGE_SIZE = 48

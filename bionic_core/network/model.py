@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bionic_core.context import RunContext
-from bionic_core.layer_plan import HiddenLayer, LayerPlan
+from bionic_core.contract.context import RunContext
+from bionic_core.contract.layers import HiddenLayer, LayerPlan
 
 N_CLASSES = 7
 IMAGE_SIZE = 48

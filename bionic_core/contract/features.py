@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ class Param:
 
     def coerce(self, value: Any, where: str) -> Any:
         """Return ``value`` as this parameter's type, or raise BionicError naming ``where``."""
-        from bionic_core.errors import BionicError
+        from bionic_core.contract.errors import BionicError
 
         t = self.type
         ok = (
@@ -89,3 +90,23 @@ class Feature:
             "conflicts": list(self.conflicts),
             "parameters": [p.as_dict() for p in self.params],
         }
+
+
+def validate_feature_set(enabled: Iterable[str], catalogue: Mapping[str, Feature]) -> list[str]:
+    """Problems with the feature set ``enabled`` (empty list = valid), in a stable order.
+
+    Unknown features, "X requires Y" where Y is not enabled, and "X conflicts with Y" (each
+    conflicting pair once, whichever side declares it).
+    """
+    on = set(enabled)
+    problems = [f"unknown feature {name!r}" for name in sorted(on - set(catalogue))]
+    seen: set[frozenset[str]] = set()
+    for name in sorted(on & set(catalogue)):
+        feat = catalogue[name]
+        problems.extend(f"{name} requires {req}" for req in feat.requires if req not in on)
+        for other in feat.conflicts:
+            pair = frozenset((name, other))
+            if other in on and other != name and pair not in seen:
+                seen.add(pair)
+                problems.append(f"{name} conflicts with {other}")
+    return problems

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 TAG_KEY = "bionic.run_key"
@@ -166,7 +166,7 @@ class Tracker:
 def log_run_result(tracker: Tracker, run_id: str, result: Any) -> None:
     """Final metrics, figures, resolved config and the best model of a finished run."""
     from bionic_core.data import CLASS_NAMES
-    from bionic_core.figures import confusion_png, learning_curves_png
+    from bionic_core.studies.figures import confusion_png, learning_curves_png
 
     final = {f"final_{k}": v for k, v in result.summary().items()
              if isinstance(v, (int, float))}

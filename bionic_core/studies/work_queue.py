@@ -4,8 +4,8 @@
 a *queue study* and each planned run as one WAITING trial carrying its run key; a key is queued
 once, however often the command is repeated. ``bionic worker --queue URL`` claims WAITING trials
 (Optuna's atomic WAITING → RUNNING), runs each through the ablation engine
-(:mod:`bionic_core.sweep`: same MLflow hierarchy, skip when MLflow already holds a finished run of
-the key, resume from a local checkpoint) and marks the trial COMPLETE or FAIL.
+(:mod:`bionic_core.studies.sweep`: same MLflow hierarchy, skip when MLflow already holds a
+finished run of the key, resume from a local checkpoint) and marks the trial COMPLETE or FAIL.
 
 Exactly once: a claimed trial runs only when no lower-numbered trial of its key is waiting,
 running or complete (so even keys queued twice by two concurrent commands run once), and only
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bionic_core.errors import BionicError
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.runner import CHECKPOINT_DIR
-from bionic_core.sweep import DesignOptions, RunSpec, SweepObserver, SweepPlan, plan_sweep
-from bionic_core.tracking import Tracker
-from bionic_core.tuning import (
+from bionic_core.contract.errors import BionicError
+from bionic_core.host import Catalogue
+from bionic_core.studies.sweep import DesignOptions, RunSpec, SweepObserver, SweepPlan, plan_sweep
+from bionic_core.studies.tracked_run import CHECKPOINT_DIR
+from bionic_core.studies.tracking import Tracker
+from bionic_core.studies.tuning import (
     ATTR_EXPERIMENT,
     ATTR_KIND,
     absolute_url,
@@ -76,7 +76,7 @@ def _plan_record(plan: SweepPlan) -> dict[str, Any]:
 
 def plan_from_record(record: dict[str, Any], catalogue: Catalogue) -> SweepPlan:
     """The sweep plan a queue study was created from, planned again on this machine."""
-    from bionic_core.evaluation import config_from_dict
+    from bionic_core.studies.evaluation import config_from_dict
 
     o = record["options"]
 
@@ -107,7 +107,7 @@ def enqueue_plan(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, url: s
     """
     import optuna
 
-    from bionic_core.sweep import _Sweep, preflight
+    from bionic_core.studies.sweep import _Sweep, preflight
 
     url = absolute_url(url)
     storage = open_storage(url, "--queue")
@@ -246,7 +246,7 @@ def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str
                 device: str | None, checkpoint_dir: Path, adapter: SweepObserver) -> _Queue:
     import optuna
 
-    from bionic_core.sweep import _Sweep, preflight
+    from bionic_core.studies.sweep import _Sweep, preflight
 
     attrs = study_attrs(storage, name) or {}
     record = dict(attrs[ATTR_PLAN])
@@ -510,7 +510,7 @@ def _run_claimed(storage: Any, queue: _Queue, trial: Any, adapter: _Adapter, cal
         why = f"{type(exc).__name__}: {exc}"  # the run goes back to the queue, this worker stops
         _retry_later(storage, queue, trial, callback, f"worker {me} stopped: {why}")
         if isinstance(exc, Exception) and not isinstance(exc, BionicError):
-            from bionic_core.sweep import _is_tracking_error
+            from bionic_core.studies.sweep import _is_tracking_error
 
             if _is_tracking_error(exc):
                 raise BionicError(f"tracking URI {queue.tracker.uri}: {why[:300]} (the run "

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bionic_core.errors import BionicError
-from bionic_core.stats import (
+from bionic_core.contract.errors import BionicError
+from bionic_core.studies.stats import (
     Difference,
     Summary,
     difference,
@@ -22,8 +22,14 @@ from bionic_core.stats import (
     shapley_from_effects,
     summarize,
 )
-from bionic_core.sweep import PARENT, TAG_CONFIG_KEY, TAG_CONFIGURATION, TAG_DESIGN, TAG_SWEEP
-from bionic_core.tracking import TAG_KEY, TAG_KIND, Tracker
+from bionic_core.studies.sweep import (
+    PARENT,
+    TAG_CONFIG_KEY,
+    TAG_CONFIGURATION,
+    TAG_DESIGN,
+    TAG_SWEEP,
+)
+from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 METRICS = ("accuracy", "macro_f1")
 FORMATS = ("table", "markdown", "csv", "latex", "json")
@@ -503,7 +509,7 @@ def render(comparison: Comparison, fmt: str) -> str:
 
 def plot(comparison: Comparison, path: Path) -> Path:
     """Factorial sweeps: the interaction heatmap; otherwise the Δ bar chart."""
-    from bionic_core.figures import ablation_deltas_png, interaction_heatmap_png
+    from bionic_core.studies.figures import ablation_deltas_png, interaction_heatmap_png
 
     path = Path(path)
     if path.parent and not path.parent.is_dir():

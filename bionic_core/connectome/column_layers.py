@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 # The feedforward path through the column, and the pyramidal types that make each layer's units.
 DEFAULT_GROUPING: dict[str, tuple[str, ...]] = {

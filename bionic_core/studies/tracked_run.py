@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bionic_core.config import RunConfig
 from bionic_core.data import Dataset
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.tracking import (
+from bionic_core.host import Catalogue
+from bionic_core.studies.tracking import (
     TAG_EXPERIMENT,
     TAG_KEY,
     TAG_KIND,
@@ -18,7 +18,7 @@ from bionic_core.tracking import (
     flatten_params,
     log_run_result,
 )
-from bionic_core.training import RunResult, load_run_data, train_run
+from bionic_core.training.loop import RunResult, load_run_data, train_run
 
 CHECKPOINT_DIR = Path(".bionic") / "checkpoints"
 
@@ -51,7 +51,7 @@ def start_tracked(
     run_id: str | None = None,
 ) -> TrackedRun:
     """Open (or continue, with ``run_id``) the MLflow run of ``config``; see :func:`run_tracked`."""
-    from bionic_core.seeding import resolve_device
+    from bionic_core.training.seeding import resolve_device
 
     data = load_run_data(config)
     device = str(resolve_device(config.device))

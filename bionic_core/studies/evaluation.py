@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from bionic_core.config import FIELDS, RunConfig
-from bionic_core.errors import BionicError
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.tracking import Tracker
+from bionic_core.contract.errors import BionicError
+from bionic_core.host import Catalogue
+from bionic_core.studies.tracking import Tracker
 
 SPLITS = ("auto", "train", "val", "test", "all")
 _PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
@@ -54,7 +54,7 @@ def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
     best state dict loaded; returns ``(config, model, ctx)``."""
     import torch
 
-    from bionic_core.training import prepare
+    from bionic_core.training.loop import prepare
 
     run = _run(tracker, run_id)
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,10 +117,10 @@ def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: 
     """Metrics of run ``run_id``'s model on ``data`` (a built-in name or a FER-2013 CSV,
     folder or npz). ``split`` auto = the test split when the source has one, else every image.
     With ``log`` the metrics and a JSON/PNG report are recorded against the run."""
-    from bionic_core.batches import DeviceSplit
     from bionic_core.data import CLASS_NAMES, load_dataset
-    from bionic_core.figures import confusion_png
-    from bionic_core.training import evaluate
+    from bionic_core.studies.figures import confusion_png
+    from bionic_core.training.batches import DeviceSplit
+    from bionic_core.training.loop import evaluate
 
     if split not in SPLITS:
         raise BionicError(f"--split {split}: expected one of {', '.join(SPLITS)}")

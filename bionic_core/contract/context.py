@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 
-from bionic_core.seeding import derived_seed, make_generator
+from bionic_core.contract.random_streams import derived_seed, make_generator
 
 if TYPE_CHECKING:
     from bionic_core.config import RunConfig
-    from bionic_core.features import Feature
-    from bionic_core.plugin_manager import FeatureHost
+    from bionic_core.contract.features import Feature
+    from bionic_core.host import FeatureHost
 
 T = TypeVar("T")
 

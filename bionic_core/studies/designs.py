@@ -6,8 +6,8 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, validate_feature_set
 
 KINDS = ("leave-one-out", "add-one-in", "factorial", "explicit")
 MAX_FULL_FACTORS = 10  # 2^10 = 1024 configurations (× seeds) is already a large sweep
@@ -50,24 +50,6 @@ class Design:
         return next((c for c in self.configurations if c.name == name), None)
 
 
-def validate_feature_set(enabled: Iterable[str], catalogue: Mapping[str, Feature]) -> list[str]:
-    """Problems with the feature set ``enabled`` (empty list = valid), in a stable order.
-
-    Unknown features, "X requires Y" where Y is not enabled, and "X conflicts with Y" (each
-    conflicting pair once, whichever side declares it).
-    """
-    on = set(enabled)
-    problems = [f"unknown feature {name!r}" for name in sorted(on - set(catalogue))]
-    seen: set[frozenset[str]] = set()
-    for name in sorted(on & set(catalogue)):
-        feat = catalogue[name]
-        problems.extend(f"{name} requires {req}" for req in feat.requires if req not in on)
-        for other in feat.conflicts:
-            pair = frozenset((name, other))
-            if other in on and other != name and pair not in seen:
-                seen.add(pair)
-                problems.append(f"{name} conflicts with {other}")
-    return problems
 
 
 def _ordered(features: Iterable[str] | None) -> list[str] | None:

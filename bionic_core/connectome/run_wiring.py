@@ -10,59 +10,26 @@ neuron-level; for any other layer sizes the connectome's statistics are carried 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bionic_core.config import source_arguments
 from bionic_core.connectome.connectome import Connectome, build_connectome
 from bionic_core.connectome.masks import block_density
 from bionic_core.connectome.plot import source_label
 from bionic_core.connectome.provenance import density_record
-from bionic_core.context import StashKey
-from bionic_core.errors import BionicError
-from bionic_core.layer_plan import HiddenLayer, LayerPlan
+from bionic_core.contract.context import StashKey
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.layers import HiddenLayer, LayerPlan
 
 if TYPE_CHECKING:
-    from bionic_core.context import RunContext
+    from bionic_core.contract.context import RunContext
 
-# The config's `connectome` table: key -> (default, accepted types, meaning).
-SOURCE_KEYS: dict[str, tuple[Any, tuple[type, ...], str]] = {
-    "cells": (None, (str,), "cell table file; default the shipped MICrONS v1300 census"),
-    "edges": (None, (str,), "edge table file; default: sample masks from `table`"),
-    "table": ("billeh2020", (str,), "connection-probability table: billeh2020, potjans2014, file"),
-    "seed": (0, (int,), "seed of sampled masks (fixed, so every run seed sees the same column)"),
-    "min_synapses": (1, (int,), "synapses an edge needs to count as a connection"),
-    "grouping": (None, (dict,), "hidden layer name -> list of excitatory cell types, in order"),
-}
 UNIT_IDS = "root_ids"  # HiddenLayer.extra key: the census cell behind each unit
 _CONNECTOME: StashKey[Connectome] = StashKey()
 
 
-def source_arguments(raw: Mapping[str, Any], where: str = "connectome") -> dict[str, Any]:
-    """Validate a ``connectome`` config table; return the keyword arguments of build_connectome."""
-    out = {key: default for key, (default, _, _) in SOURCE_KEYS.items()}
-    for key, value in raw.items():
-        if key not in SOURCE_KEYS:
-            raise BionicError(f"{where}: unknown key '{key}' (allowed: {', '.join(SOURCE_KEYS)})")
-        types = SOURCE_KEYS[key][1]
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            raise BionicError(f"{where}.{key}: expected {types[0].__name__}, got "
-                              f"{type(value).__name__} {value!r}")
-        out[key] = value
-    for key in ("cells", "edges"):
-        if out[key] is not None and not Path(out[key]).is_file():
-            raise BionicError(f"{where}.{key}: {out[key]}: file not found")
-    if out["min_synapses"] < 1:
-        raise BionicError(f"{where}.min_synapses: {out['min_synapses']} must be >= 1")
-    grouping = out["grouping"]
-    if grouping is not None and not all(
-        isinstance(types, list) and types and all(isinstance(t, str) for t in types)
-        for types in grouping.values()
-    ):
-        raise BionicError(f"{where}.grouping: expected layer name = [cell types, ...] entries")
-    return out
 
 
 def run_connectome(ctx: RunContext) -> Connectome:

@@ -1,6 +1,6 @@
 """The hook contract: every phase of a training run a feature plugin can take part in.
 
-Hooks are called by the core (``bionic_core.model`` and ``bionic_core.training``), never by
+Hooks are called by the core (through :class:`bionic_core.host.FeatureHost`), never by
 features. Build-time hooks return torch modules or callables, so the training step itself runs
 plain torch with no plugin dispatch in the hot path. Where several features answer the same hook,
 the core combines their answers in the order of ``Feature.order`` (ties by name) — explicit, not
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from bionic_core.context import RunContext
-    from bionic_core.features import Feature
-    from bionic_core.layer_plan import HiddenLayer, LayerPlan
+    from bionic_core.contract.context import RunContext
+    from bionic_core.contract.features import Feature
+    from bionic_core.contract.layers import HiddenLayer, LayerPlan
 
 PROJECT = "bionic"
 hookspec = pluggy.HookspecMarker(PROJECT)

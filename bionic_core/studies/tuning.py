@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bionic_core.config import RunConfig
-from bionic_core.errors import BionicError
-from bionic_core.features import Param
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.tracking import TAG_KIND, Tracker
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Param
+from bionic_core.host import Catalogue
+from bionic_core.studies.tracking import TAG_KIND, Tracker
 
 if TYPE_CHECKING:
     import optuna
@@ -80,7 +80,7 @@ def open_storage(url: str, where: str = "--storage", **heartbeat: Any) -> Any:
     """An Optuna ``RDBStorage`` on ``url``, or one BionicError line naming the URL.
 
     ``heartbeat`` passes ``heartbeat_interval``, ``grace_period`` and the stale-trial callback
-    through (see :mod:`bionic_core.work_queue`).
+    through (see :mod:`bionic_core.studies.work_queue`).
     """
     import optuna
     from sqlalchemy.engine import make_url
@@ -503,7 +503,7 @@ class Tuning:
         the study's parent run; the parent then carries the best value and parameters."""
         import optuna
 
-        from bionic_core.runner import run_tracked
+        from bionic_core.studies.tracked_run import run_tracked
 
         observer = observer or TuneObserver()
         base, space, tracker, metric = self.base, self.space, self.tracker, self.metric

@@ -16,15 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from bionic_core.batches import DeviceSplit
 from bionic_core.config import PRECISIONS, RunConfig
-from bionic_core.context import RunContext
+from bionic_core.contract.context import RunContext
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.random_streams import make_generator
 from bionic_core.data import CLASS_NAMES, Dataset, load_dataset
-from bionic_core.errors import BionicError
-from bionic_core.metrics import classification_metrics
-from bionic_core.model import BionicNet, build_model, count_parameters
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.seeding import make_generator, resolve_device, seed_everything
+from bionic_core.host import Catalogue
+from bionic_core.network.model import BionicNet, build_model, count_parameters
+from bionic_core.training.batches import DeviceSplit
+from bionic_core.training.metrics import classification_metrics
+from bionic_core.training.seeding import resolve_device, seed_everything
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -121,9 +122,10 @@ class RunState:
     """One run in training: its model, optimizer, scheduler, loss, batch transforms, data-order
     generator and early-stopping bookkeeping, resumed from its checkpoint when there is one.
 
-    :func:`train_run` drives one run; the multi-model engine (:mod:`bionic_core.multimodel`)
-    drives several in lockstep. Both leave the per-run work — after-step hooks, the end of an
-    epoch, checkpoints, the final evaluation — to this class, so the two paths cannot drift.
+    :func:`train_run` drives one run; the multi-model engine
+    (:mod:`bionic_core.training.multimodel`) drives several in lockstep. Both leave the per-run
+    work — after-step hooks, the end of an epoch, checkpoints, the final evaluation — to this
+    class, so the two paths cannot drift.
     """
 
     def __init__(self, config: RunConfig, catalogue: Catalogue, data: Dataset, *,

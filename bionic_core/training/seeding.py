@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 
 import numpy as np
 import torch
 
-from bionic_core.errors import BionicError
+from bionic_core.contract.errors import BionicError
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
@@ -33,17 +32,3 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise BionicError(f"device '{name}': expected auto, cpu or cuda")
     return torch.device(name)
-
-
-def make_generator(seed: int, device: torch.device) -> torch.Generator:
-    """A generator on ``device`` for shuffling and augmentation draws of one run."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
-
-
-def derived_seed(seed: int, name: str) -> int:
-    """A seed for the stream ``name`` of the run seeded ``seed``: fixed by the two, and
-    unrelated to the seeds of other names (a hash, not ``seed + offset``)."""
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from bionic_core.config import RunConfig
-from bionic_core.designs import KINDS, Configuration, Design, plan_design
-from bionic_core.errors import BionicError
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.runner import CHECKPOINT_DIR, checkpoint_path, run_tracked
-from bionic_core.stats import summarize
-from bionic_core.tracking import (
+from bionic_core.contract.errors import BionicError
+from bionic_core.host import Catalogue
+from bionic_core.studies.designs import KINDS, Configuration, Design, plan_design
+from bionic_core.studies.stats import summarize
+from bionic_core.studies.tracked_run import CHECKPOINT_DIR, checkpoint_path, run_tracked
+from bionic_core.studies.tracking import (
     TAG_KEY,
     TAG_KIND,
     Tracker,
@@ -474,8 +474,8 @@ class _Sweep:
         run; ``pending`` holds ``(spec, index, configuration run id, run id to continue,
         resumed epoch)``. If the group fails, its unfinished runs are trained one by one from
         their checkpoints, so an error lands on the run that causes it."""
-        from bionic_core.multimodel import train_many
-        from bionic_core.runner import fail_tracked, finish_tracked, start_tracked
+        from bionic_core.studies.tracked_run import fail_tracked, finish_tracked, start_tracked
+        from bionic_core.training.multimodel import train_many
 
         if len(pending) == 1:
             report(self.execute(*pending[0]))
@@ -536,8 +536,8 @@ class _Sweep:
 def preflight(plan: SweepPlan, tracker: Tracker) -> str:
     """Fail now, before anything is written, on what the user can get wrong: the device, the
     dataset, the tracking store. Returns the device the runs will use."""
-    from bionic_core.seeding import resolve_device
-    from bionic_core.training import load_run_data
+    from bionic_core.training.loop import load_run_data
+    from bionic_core.training.seeding import resolve_device
 
     device = str(resolve_device(plan.base.device))
     load_run_data(plan.base)
@@ -550,7 +550,7 @@ def _run_grouped(sweep: _Sweep, sweep_run_id: str, result: SweepResult,
     """Run the plan with the multi-model engine: decide every run first (skip, continue, or
     train), then train the pending ones in the engine's groups (same data and batch size; on a
     GPU also one network shape). Returns "every seed finished"."""
-    from bionic_core.multimodel import compatible_groups
+    from bionic_core.training.multimodel import compatible_groups
 
     plan = sweep.plan
     config_runs = {}
@@ -602,7 +602,7 @@ def run_sweep(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, *,
         observer.sweep_started(plan, sweep_run_id, resumed)
         index = 0
         complete = True
-        if plan.base.multimodel:  # runs train together (bionic_core.multimodel)
+        if plan.base.multimodel:  # runs train together (bionic_core.training.multimodel)
             complete = _run_grouped(sweep, sweep_run_id, result, open_runs)
         else:
             for order, planned in enumerate(plan.configurations):

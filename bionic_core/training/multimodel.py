@@ -65,12 +65,12 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.utils import _pytree as pytree
 
-from bionic_core.batches import DeviceSplit
 from bionic_core.config import RunConfig
 from bionic_core.data import Dataset
-from bionic_core.model import IMAGE_SIZE
-from bionic_core.plugin_manager import Catalogue
-from bionic_core.training import (
+from bionic_core.host import Catalogue
+from bionic_core.network.model import IMAGE_SIZE
+from bionic_core.training.batches import DeviceSplit
+from bionic_core.training.loop import (
     EpochCallback,
     RunResult,
     RunState,
@@ -157,7 +157,7 @@ def compatible_groups(configs: Sequence[RunConfig], catalogue: Catalogue, *,
     of one shape — in order of first appearance, each at most :func:`max_models` long. Shapes
     are read from models built on the CPU once per configuration (seeds are assumed not to
     change a network's shape; :func:`train_many` checks again)."""
-    from bionic_core.seeding import resolve_device
+    from bionic_core.training.seeding import resolve_device
 
     if not configs:
         return []

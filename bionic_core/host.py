@@ -12,9 +12,9 @@ from typing import Any
 
 import pluggy
 
-from bionic_core import hookspecs
-from bionic_core.errors import BionicError
-from bionic_core.features import Feature
+from bionic_core.contract import hookspecs
+from bionic_core.contract.errors import BionicError
+from bionic_core.contract.features import Feature, validate_feature_set
 
 ENTRY_POINT_GROUP = "bionic.features"
 # Set to 1 to load only the built-in features; set STRICT to 1 to fail on a broken plugin.
@@ -80,8 +80,6 @@ class Catalogue:
 
     def validate(self, enabled: Iterable[str], where: str) -> None:
         """Raise BionicError naming ``where`` unless the feature set is consistent."""
-        from bionic_core.designs import validate_feature_set
-
         enabled = list(enabled)
         self.require(enabled, where)
         problems = validate_feature_set(enabled, self.features())
@@ -92,10 +90,14 @@ class Catalogue:
         return FeatureHost(self, enabled)
 
 
-def load_builtin(catalogue: Catalogue) -> None:
-    from bionic_plugins import builtin_feature_modules
+# The package of the built-in feature modules, loaded by name like an entry point (the host
+# sits below the features in the layers and never imports them directly).
+BUILTIN_PACKAGE = "bionic_plugins"
 
-    for module_name in builtin_feature_modules():
+
+def load_builtin(catalogue: Catalogue) -> None:
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for module_name in package.builtin_feature_modules():
         catalogue.add(importlib.import_module(module_name), source="builtin")
 
 
