@@ -22,6 +22,11 @@ from bionic_core.contract.features import Feature
 EXPERIMENTS_ENV = "BIONIC_EXPERIMENTS"
 
 
+def _stable_key(spec: dict[str, Any]) -> str:
+    text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one training run needs. Fields marked (spec) make up the run's identity."""
@@ -33,6 +38,9 @@ class RunConfig:
     val_fraction: float = 0.1  # (spec) holdout of train when the data has no validation split
     features: tuple[str, ...] = ()  # (spec) enabled features
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # (spec) feature → params
+    # (spec) enabled feature → what its code is (Feature.provenance), filled in with every
+    # enabled feature's parameter defaults by resolve_features: a run's key covers both
+    feature_provenance: dict[str, str] = field(default_factory=dict)
     # (spec) the column wiring the structural features share: cells, edges, table, seed,
     # min_synapses, grouping (see source_arguments below); {} = shipped census + billeh2020
     connectome: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +56,10 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda (recorded, not part of the run key)
     deterministic: bool = False  # deterministic kernels (slower); recorded, not in the key
     eval_batch_size: int = 1024  # evaluation chunk; does not change results
+    # (spec) intra-op CPU threads of one run. A run's numbers depend on it (torch's CPU
+    # reductions split work by thread count) and on nothing trained beside it: the multi-model
+    # engine trains cores // cpu_threads runs at once, each with exactly this many threads.
+    cpu_threads: int = 1
     # How to run, not what (recorded, not in the key): bf16 autocast on CUDA ("fp32" | "bf16"),
     # torch.compile, and `bionic ablate` training runs of one shape together (multi-model engine,
     # at most `max_models` at a time; 0 = as many as share a shape).
@@ -72,16 +84,26 @@ class RunConfig:
             value = getattr(self, f.name)
             if f.name == "features":
                 value = sorted(value)
-            if f.name == "params":  # only the parameters of enabled features matter
-                value = {k: dict(sorted(v.items())) for k, v in sorted(value.items())
-                         if k in self.features}
+            if f.name in ("params", "feature_provenance"):  # only enabled features matter
+                value = {k: dict(sorted(v.items())) if isinstance(v, dict) else v
+                         for k, v in sorted(value.items()) if k in self.features}
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
+    def spec_without_seed(self) -> dict[str, Any]:
+        """:meth:`spec` less the seed: what the runs of one configuration share."""
+        return {k: v for k, v in self.spec().items() if k != "seed"}
+
+    def settings_key(self) -> str:
+        """:meth:`key` without the features' provenance: the same settings, whatever version of
+        the features' code (finds the runs a code change made stale)."""
+        spec = self.spec()
+        spec.pop("feature_provenance")
+        return _stable_key(spec)
+
     def key(self) -> str:
         """A stable 16-hex-digit hash of :meth:`spec`: finds, resumes and deduplicates runs."""
-        text = json.dumps(self.spec(), sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _stable_key(self.spec())
 
     # ------------------------------------------------------------------ features
     def feature_params(self, name: str, feature: Feature) -> dict[str, Any]:
@@ -101,9 +123,19 @@ class RunConfig:
 
 # Training precision: fp32, or bf16 autocast of the forward pass (CUDA only; the CPU stays fp32).
 PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(value: str, where: str) -> None:
+    """Raise unless ``value`` is one of :data:`PRECISIONS`."""
+    if value not in PRECISIONS:
+        raise BionicError(f"{where}: precision: {value!r} is not one of {', '.join(PRECISIONS)}")
+
+
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 _SECTION_KEYS = {"extends"}
+# Fields bionic sets itself: a run's seed (from `seeds`), its name, its features' provenance.
+_DERIVED = ("experiment", "seed", "feature_provenance")
 # Table fields whose entries `--set FIELD.KEY=VALUE` may set one at a time.
 TABLE_FIELDS = ("connectome",)
 
@@ -139,8 +171,8 @@ def build_config(raw: Mapping[str, Any], where: str, *, experiment: str = "defau
     for key, value in raw.items():
         if key in _SECTION_KEYS:
             continue
-        if key not in FIELDS or key in ("experiment", "seed"):
-            allowed = ", ".join(k for k in FIELDS if k not in ("experiment", "seed"))
+        if key not in FIELDS or key in _DERIVED:
+            allowed = ", ".join(k for k in FIELDS if k not in _DERIVED)
             raise BionicError(f"{where}: unknown key '{key}' (allowed: {allowed})")
         values[key] = _check_type(value, _HINTS[key], f"{where}.{key}")
     for feature, table in values.get("params", {}).items():
@@ -278,7 +310,7 @@ def apply_overrides(
             raw[key] = value
     changes = {}
     for key, value in raw.items():
-        if key not in FIELDS or key in ("experiment", "params", "features"):
+        if key not in FIELDS or key in ("params", "features", *_DERIVED):
             raise BionicError(f"--set {key}: unknown key (use --only/--without for features, "
                               "FEATURE.PARAM=VALUE for parameters)")
         changes[key] = _check_type(value, _HINTS[key], f"--set {key}")
@@ -305,7 +337,10 @@ def apply_overrides(
 
 
 def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig:
-    """Check features and their parameters against the catalogue; coerce parameter types."""
+    """Check features and their parameters against the catalogue and coerce parameter types;
+    fill in every enabled feature's parameter defaults and provenance, so that the run key is
+    canonical (an explicit default does not change it) and covers the features' code.
+    Idempotent: resolving a resolved config changes nothing."""
     catalogue.require(config.features, f"{where}: features")
     catalogue.require(config.params, f"{where}: params")
     params: dict[str, dict[str, Any]] = {}
@@ -320,12 +355,15 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
                                   f"(known: {known})")
             params[name][pname] = spec.coerce(value, f"{where}: params.{name}.{pname}")
     catalogue.validate(config.features, f"{where}: features")
-    if config.precision not in PRECISIONS:
-        raise BionicError(f"{where}: precision: {config.precision!r} is not one of "
-                          f"{', '.join(PRECISIONS)}")
+    for name in config.features:
+        params[name] = {**catalogue[name].defaults(), **params.get(name, {})}
+    provenance = {name: catalogue[name].provenance for name in sorted(config.features)}
+    check_precision(config.precision, where)
+    if config.cpu_threads < 1:
+        raise BionicError(f"{where}: cpu_threads: {config.cpu_threads} must be >= 1")
     if config.connectome:  # checked now, before any run starts
         source_arguments(config.connectome, f"{where}: connectome")
-    return config.replace(params=params)
+    return config.replace(params=params, feature_provenance=provenance)
 
 
 # The config's `connectome` table: key -> (default, accepted types, meaning).

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
+import json
 import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from bionic_core import __version__
 from bionic_core.contract import hookspecs
-from bionic_core.contract.errors import BionicError
+from bionic_core.contract.errors import BionicError, error_line
 from bionic_core.contract.features import Feature, validate_feature_set
 
 ENTRY_POINT_GROUP = "bionic.features"
@@ -34,7 +39,37 @@ class Entry:
     feature: Feature
 
 
-def describe_plugin(plugin: Any, source: str) -> Feature:
+def _source_hash(plugin: Any) -> str:
+    """The first 12 hex digits of the sha256 of the source file that defines ``plugin``."""
+    module = plugin if inspect.ismodule(plugin) else inspect.getmodule(plugin)
+    if module is None and not isinstance(plugin, type):
+        module = inspect.getmodule(type(plugin))
+    path = getattr(module, "__file__", None)
+    data = Path(path).read_bytes() if path and Path(path).is_file() else repr(module).encode()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def _is_editable(dist: Any) -> bool:
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except (AttributeError, OSError, ValueError):  # no metadata to read: not editable
+        return False
+    return bool(direct.get("dir_info", {}).get("editable"))
+
+
+def plugin_provenance(plugin: Any, source: str, dist: Any = None) -> str:
+    """What a feature's code is, for run identity: bionic's version for a built-in, the
+    distribution and version for an installed plugin, plus a hash of the module's source when
+    the install is editable or has no version (so an edited feature gets new run keys)."""
+    if source == "builtin":
+        return f"bionic {__version__}"
+    if dist is not None and dist.version and not _is_editable(dist):
+        return f"{dist.name} {dist.version}"
+    base = f"{dist.name} {dist.version}" if dist is not None else source
+    return f"{base}+src.{_source_hash(plugin)}"
+
+
+def describe_plugin(plugin: Any, source: str, dist: Any = None) -> Feature:
     """Ask a plugin object for its :class:`Feature` (via a throw-away manager, so that the
     hookimpl is validated against the contract exactly as it will be in a run)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -44,7 +79,8 @@ def describe_plugin(plugin: Any, source: str) -> Feature:
     if len(results) != 1 or not isinstance(results[0], Feature):
         raise TypeError("bionic_feature() must return exactly one bionic_core.features.Feature")
     pm.check_pending()
-    return replace(results[0], source=source)
+    return replace(results[0], source=source,
+                   provenance=plugin_provenance(plugin, source, dist))
 
 
 class Catalogue:
@@ -53,8 +89,8 @@ class Catalogue:
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
 
-    def add(self, plugin: Any, source: str = "builtin") -> Feature:
-        feature = describe_plugin(plugin, source)
+    def add(self, plugin: Any, source: str = "builtin", dist: Any = None) -> Feature:
+        feature = describe_plugin(plugin, source, dist)
         if feature.name in self.entries:
             raise ValueError(f"feature '{feature.name}' is already registered")
         self.entries[feature.name] = Entry(plugin, feature)
@@ -108,7 +144,7 @@ def load_third_party(catalogue: Catalogue, *, strict: bool) -> list[str]:
         dist = getattr(ep, "dist", None)
         source = f"{dist.name} {dist.version}" if dist is not None else ep.value
         try:
-            catalogue.add(ep.load(), source=source)
+            catalogue.add(ep.load(), source=source, dist=dist)
         except Exception as exc:  # a broken plugin must not take the host down
             message = (f"feature plugin '{ep.name}' ({ep.value}, from {source}) was not loaded: "
                        f"{type(exc).__name__}: {exc}")
@@ -135,11 +171,25 @@ def load_catalogue(*, third_party: bool | None = None, strict: bool | None = Non
     return catalogue
 
 
+@dataclass(frozen=True)
+class _Implementation:
+    """One enabled feature's implementation of one hook, ready to call."""
+
+    feature: str
+    function: Any
+    argnames: tuple[str, ...]
+
+
 class FeatureHost:
-    """A pluggy manager holding exactly the features enabled for one run.
+    """The features enabled for one run, and the one place that calls their hooks.
 
     A feature is off by not being registered (and it is blocked by name, so that nothing can
-    register it by accident); the core never branches on feature names.
+    register it by accident); the core never branches on feature names. Every hook call goes
+    through :meth:`call` (all answers) or :meth:`single` (at most one answer), in
+    ``Feature.order`` (ties by name) — explicit, not pluggy's last-registered-first. The ordered
+    implementations of each hook are looked up once and cached, so per-step hooks cost a loop
+    over plain function calls. A feature that raises (anything but a :class:`BionicError`, which
+    is the user's to fix) is named in a :class:`FeatureFailure`.
     """
 
     def __init__(self, catalogue: Catalogue, enabled: Iterable[str]) -> None:
@@ -154,30 +204,69 @@ class FeatureHost:
                 self.pm.set_blocked(name)
         for name in names:
             self.pm.register(catalogue.entries[name].plugin, name=name)
+        self._cache: dict[str, tuple[_Implementation, ...]] = {}
 
-    def implementations(self, hook_name: str) -> list[tuple[str, Any]]:
-        """The enabled features' implementations of ``hook_name`` in feature order
-        (``Feature.order``, then name), as ``(feature name, pluggy HookImpl)`` pairs."""
-        caller = getattr(self.pm.hook, hook_name)
-        impls = {self.pm.get_name(impl.plugin): impl for impl in caller.get_hookimpls()}
-        order = sorted(impls, key=lambda n: (self.enabled[n].order, n))
-        return [(name, impls[name]) for name in order]
+    def implementations(self, hook_name: str) -> tuple[_Implementation, ...]:
+        """The enabled features' implementations of ``hook_name`` in feature order (cached)."""
+        cached = self._cache.get(hook_name)
+        if cached is None:
+            caller = getattr(self.pm.hook, hook_name)
+            impls = {self.pm.get_name(impl.plugin): impl for impl in caller.get_hookimpls()}
+            order = sorted(impls, key=lambda n: (self.enabled[n].order, n))
+            cached = tuple(_Implementation(n, impls[n].function, tuple(impls[n].argnames))
+                           for n in order)
+            self._cache[hook_name] = cached
+        return cached
 
-    def ordered(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call ``hook_name`` on every enabled feature in feature order and return the non-None
-        answers as ``(feature name, answer)`` pairs."""
+    def has(self, hook_name: str) -> bool:
+        """Whether any enabled feature implements ``hook_name``."""
+        return bool(self.implementations(hook_name))
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` on every enabled feature in feature order; the non-None answers
+        as ``(feature name, answer)`` pairs."""
         answers = []
-        for name, impl in self.implementations(hook_name):
-            result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        for impl in self.implementations(hook_name):
+            result = self._invoke(impl, hook_name, kwargs)
             if result is not None:
-                answers.append((name, result))
+                answers.append((impl.feature, result))
         return answers
 
+    def _invoke(self, impl: _Implementation, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        try:
+            return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        except (BionicError, FeatureFailure):
+            raise
+        except Exception as exc:
+            raise FeatureFailure(impl.feature, self.enabled[impl.feature].source,
+                                 hook_name, exc) from exc
+
+    def call_feature(self, feature: str, hook_name: str, **kwargs: Any) -> Any:
+        """Call one enabled feature's implementation of ``hook_name`` (e.g. to hand a feature
+        back the state it saved); its answer, or None when it does not implement the hook."""
+        for impl in self.implementations(hook_name):
+            if impl.feature == feature:
+                return self._invoke(impl, hook_name, kwargs)
+        return None
+
     def single(self, hook_name: str, **kwargs: Any) -> Any | None:
-        """Call a hook only one feature may answer; two answers are a configuration error."""
-        answers = self.ordered(hook_name, **kwargs)
+        """Call a single-answer hook: the one answer, or None when no feature answers; two
+        answers are a configuration error naming both features."""
+        answers = self.call(hook_name, **kwargs)
         if len(answers) > 1:
             names = " and ".join(n for n, _ in answers)
             raise BionicError(f"features: {names} both provide '{hook_name}'; "
                               "enable only one of them")
         return answers[0][1] if answers else None
+
+
+class FeatureFailure(Exception):
+    """A feature's hook raised while a run was training: a run failure (exit 1), not a user
+    error. ``str()`` is one line naming the feature, its source and the hook; the original
+    exception is the ``__cause__`` (its traceback is kept with the failed run)."""
+
+    exit_code = 1
+
+    def __init__(self, feature: str, source: str, hook: str, error: BaseException) -> None:
+        self.feature, self.source, self.hook, self.error = feature, source, hook, error
+        super().__init__(f"feature '{feature}' ({source}) failed in {hook}: {error_line(error)}")

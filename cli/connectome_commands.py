@@ -87,6 +87,17 @@ def info(
         typer.echo(json.dumps(doc))
         return
     console = Console()
+    console.print(_layers_table(connectome, doc))
+    console.print(_feedforward_table(doc))
+    stats = doc["inhibitory_input"]
+    console.print(
+        f"Inhibitory input per unit (incoming inhibitory connections): mean {stats['mean']}, "
+        f"min {stats['min']}, max {stats['max']}"
+    )
+    console.print(_provenance_table(doc["provenance"]))
+
+
+def _layers_table(connectome: Connectome, doc: dict) -> Table:
     layers = Table(title=f"Hidden layers: {doc['source']}")
     for column in (
         "layer",
@@ -109,19 +120,19 @@ def info(
             f"{connectome.intra_densities[k]:.4f}",
             f"{counts.mean():.2f} / {counts.max()}",
         )
-    console.print(layers)
+    return layers
+
+
+def _feedforward_table(doc: dict) -> Table:
     feedforward = Table(title="Feedforward blocks")
     feedforward.add_column("block")
     feedforward.add_column("density")
     for name, density in doc["densities"]["feedforward"].items():
         feedforward.add_row(name, f"{density:.4f}")
-    console.print(feedforward)
-    stats = doc["inhibitory_input"]
-    console.print(
-        f"Inhibitory input per unit (incoming inhibitory connections): mean {stats['mean']}, "
-        f"min {stats['min']}, max {stats['max']}"
-    )
-    prov = doc["provenance"]
+    return feedforward
+
+
+def _provenance_table(prov: dict) -> Table:
     source = Table(title="Provenance", show_header=False)
     source.add_column("key")
     source.add_column("value")
@@ -141,7 +152,7 @@ def info(
         source.add_row("seed", str(prov["seed"]))
         skipped = ", ".join(f"{k} {v}" for k, v in t["inhibitory_cells_skipped"].items()) or "none"
         source.add_row("inhibitory cells without a table class", skipped)
-    console.print(source)
+    return source
 
 
 @connectome_app.command("plot")

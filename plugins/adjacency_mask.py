@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
+from bionic_core.api import Feature, HiddenLayer, Param, hookimpl
 from bionic_core.connectome.run_wiring import plan_masks, run_connectome
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.contract.layers import HiddenLayer
 
 NAME = "adjacency_mask"
 

@@ -8,9 +8,7 @@ Evaluation batches are never augmented (the core applies batch transforms to tra
 
 from __future__ import annotations
 
-from bionic_core.contract.errors import BionicError
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import BionicError, Feature, Param, hookimpl
 from bionic_core.training.augment import BatchAugmenter
 
 NAME = "augmentation"

@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import Feature, Param, hookimpl
 
 NAME = "conv_frontend"
 
@@ -105,7 +104,7 @@ def bionic_feature() -> Feature:
 def bionic_frontend(ctx, in_channels: int) -> nn.Module:
     p = ctx.params(NAME)
     c1, c2 = p["channels1"], p["channels2"]
-    after_conv1 = [m for _, m in ctx.host.ordered("bionic_frontend_stage", ctx=ctx,
+    after_conv1 = [m for _, m in ctx.host.call("bionic_frontend_stage", ctx=ctx,
                                                   stage="after_conv1", channels=c1)]
     attention = ([ChannelAttention(c2, p["reduction"]), SpatialAttention(p["spatial_kernel"])]
                  if p["attention"] else [])

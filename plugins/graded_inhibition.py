@@ -18,10 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bionic_core.api import BionicError, Feature, Param, hookimpl
 from bionic_core.connectome.run_wiring import layer_inhibitory_input, run_connectome
-from bionic_core.contract.errors import BionicError
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
 
 NAME = "graded_inhibition"
 

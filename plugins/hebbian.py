@@ -26,8 +26,8 @@ Synaptic scaling is not offered: with LayerNorm after the activation a unit's ab
 arbitrary, so scaling its weights towards a fixed rate has no well-defined set point.
 
 Activity is captured with forward hooks on each hidden layer (its input) and on its activation
-(its rate), in training mode only. The running averages live in the run's stash; a resumed run
-starts them again from its first batch.
+(its rate), in training mode only. The running averages live in the run's stash and are saved
+with the run's checkpoint (``bionic_state``), so a resumed run continues them exactly.
 """
 
 from __future__ import annotations
@@ -38,11 +38,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from bionic_core.contract.context import StashKey
-from bionic_core.contract.errors import BionicError
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.network.model import MaskedHiddenLayer
+from bionic_core.api import BionicError, Feature, MaskedHiddenLayer, Param, StashKey, hookimpl
 
 NAME = "hebbian"
 EPS = 1e-6
@@ -196,3 +192,16 @@ def bionic_after_step(ctx) -> None:
     p = ctx.params(NAME)
     for trace in ctx.stash[STATE].traces:
         update_layer(trace, p)
+
+
+@hookimpl
+def bionic_state(ctx) -> dict:
+    traces = ctx.stash[STATE].traces
+    return {"firing": [t.firing for t in traces], "theta": [t.theta for t in traces]}
+
+
+@hookimpl
+def bionic_restore_state(ctx, state: dict) -> None:
+    traces = ctx.stash[STATE].traces
+    for trace, firing, theta in zip(traces, state["firing"], state["theta"], strict=True):
+        trace.firing, trace.theta = firing, theta

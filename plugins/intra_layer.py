@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from bionic_core.api import Feature, MaskedHiddenLayer, Param, hookimpl
 from bionic_core.connectome.masks import block_density
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.network.model import MaskedHiddenLayer
 
 NAME = "intra_layer"
 

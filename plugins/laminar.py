@@ -3,10 +3,8 @@ excitatory cell of the census (off: uniform layers of the config's ``hidden_size
 
 from __future__ import annotations
 
+from bionic_core.api import Feature, LayerPlan, Param, hookimpl
 from bionic_core.connectome.run_wiring import census_plan, run_connectome
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.contract.layers import LayerPlan
 
 NAME = "laminar"
 

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import Feature, Param, hookimpl
 
 NAME = "lateral_inhibition"
 STAGE = "after_conv1"

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import Feature, Param, hookimpl
 
 NAME = "layer_norm"
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import Feature, Param, hookimpl
 
 NAME = "lr_scheduler"
 

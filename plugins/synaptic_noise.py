@@ -21,10 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from bionic_core.contract.errors import BionicError
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.network.model import MaskedHiddenLayer
+from bionic_core.api import BionicError, Feature, MaskedHiddenLayer, Param, hookimpl
 
 NAME = "synaptic_noise"
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from bionic_core.contract.errors import BionicError
-from bionic_core.contract.features import Feature, Param
-from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.api import BionicError, Feature, Param, hookimpl
 
 NAME = "weight_decay"
 

@@ -15,10 +15,11 @@ from bionic_cli.app import app
 from scipy import stats as st
 from typer.testing import CliRunner
 
-import bionic_core.studies.sweep as sweep_module
+import bionic_core.studies.sweep_execution as sweep_execution
 from bionic_core.contract.features import Feature
 from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.studies.sweep import DesignOptions, plan_sweep, run_sweep
+from bionic_core.studies.sweep_plan import DesignOptions, plan_sweep
+from bionic_core.studies.sweep_run import run_sweep
 from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 from .conftest import one_error_line, tiny_config
@@ -58,7 +59,7 @@ def fake_training(monkeypatch):
         tracker.end(run_id, "FINISHED")
         return SimpleNamespace(status="finished", reason="", resumed_from_epoch=0), run_id
 
-    monkeypatch.setattr(sweep_module, "run_tracked", run_tracked)
+    monkeypatch.setattr(sweep_execution, "run_tracked", run_tracked)
     return SimpleNamespace(results=results, fingerprint=fingerprint)
 
 

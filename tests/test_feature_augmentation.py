@@ -119,15 +119,15 @@ def test_plugin_contributes_the_transform_with_its_parameters(catalogue):
     ctx, _, _ = prepare(tiny_config(features=("augmentation",),
                                     params={"augmentation": {"degrees": 5.0, "erase": 0.0}}),
                         catalogue)
-    [(name, transform)] = ctx.host.ordered("bionic_batch_transform", ctx=ctx)
+    [(name, transform)] = ctx.host.call("bionic_batch_transform", ctx=ctx)
     assert name == "augmentation" and isinstance(transform, BatchAugmenter)
     assert transform.degrees == 5.0 and transform.erase == 0.0 and transform.flip == 0.5
     plain, _, _ = prepare(tiny_config(), catalogue)
-    assert plain.host.ordered("bionic_batch_transform", ctx=plain) == []
+    assert plain.host.call("bionic_batch_transform", ctx=plain) == []
     bad, _, _ = prepare(tiny_config(features=("augmentation",),
                                     params={"augmentation": {"flip": 1.5}}), catalogue)
     with pytest.raises(BionicError, match="params.augmentation.flip"):
-        bad.host.ordered("bionic_batch_transform", ctx=bad)
+        bad.host.call("bionic_batch_transform", ctx=bad)
 
 
 def test_training_with_augmentation_differs_from_plain_and_is_reproducible(catalogue):

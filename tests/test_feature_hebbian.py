@@ -103,7 +103,7 @@ def _steps(model, ctx, n: int, *, lr: float = 1e-3, scale: float = 1.0) -> None:
         loss.backward()
         optimizer.step()
         with torch.no_grad():
-            ctx.host.ordered("bionic_after_step", ctx=ctx, model=model, step=step + 1)
+            ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=step + 1)
 
 
 @pytest.mark.parametrize("rule", ["oja", "bcm"])
@@ -152,7 +152,7 @@ def test_eval_mode_captures_nothing(catalogue):
     model.eval()
     model(torch.rand(4, 1, 48, 48))
     with torch.no_grad():
-        ctx.host.ordered("bionic_after_step", ctx=ctx, model=model, step=1)
+        ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=1)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 

@@ -213,7 +213,7 @@ def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
     """Two workers: runs whose noise comes from their own stream (synaptic noise) in parallel
     like noise-free ones; a run drawing from the global generator in turn, with its own saved
     generator state. Every run draws exactly what it draws alone."""
-    from bionic_core.training.multimodel import _Parallel, _rng_state
+    from bionic_core.training.multimodel.engines import ParallelEngine, global_rng_state
 
     register_plugin(GlobalNoise())
     configs = [tiny_config(seed=s, epochs=2, features=("layer_norm", "hebbian"))
@@ -222,7 +222,8 @@ def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
     configs.append(configs[1].with_features(("layer_norm", "global_noise")))
     data = load_run_data(configs[0])
     states = [RunState(c, catalogue, data) for c in configs]
-    probe = _Parallel(states, {id(s): _rng_state(s.device) for s in states}, workers=1)
+    probe = ParallelEngine(states, {id(s): global_rng_state(s.device) for s in states},
+                           workers=1)
     assert [probe._draws_global_rng(s) for s in states] == [False, False, False, False, True]
     torch.set_num_threads(2)  # two workers (the module's fixture restores one thread)
     try:
@@ -281,7 +282,7 @@ def test_ablate_trains_runs_together_and_no_multimodel_one_by_one(store, catalog
     from mlflow.tracking import MlflowClient
     from typer.testing import CliRunner
 
-    from bionic_core.config import RunConfig
+    from bionic_core.config import RunConfig, resolve_features
 
     (store / "exp.toml").write_text(TINY_EXPERIMENTS)
     runner, client = CliRunner(), MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
@@ -298,9 +299,11 @@ def test_ablate_trains_runs_together_and_no_multimodel_one_by_one(store, catalog
     summary, runs = ablate()
     assert summary["counts"]["finished"] == 4 and len(runs) == 4
     assert [r.data.tags["bionic.trained_with"] for r in runs.values()] == ["4"] * 4
-    config = RunConfig(experiment="tiny", dataset="demo-small", hidden_sizes=(16, 16),
-                       batch_size=64, epochs=1, patience=0, device="cpu",
-                       features=("layer_norm",), seed=1)
+    # Resolved as `ablate` resolves it: a run's key covers its features' defaults and code.
+    config = resolve_features(
+        RunConfig(experiment="tiny", dataset="demo-small", hidden_sizes=(16, 16),
+                  batch_size=64, epochs=1, patience=0, device="cpu",
+                  features=("layer_norm",), seed=1), catalogue, "test")
     alone, run = train_run(config, catalogue), runs[config.key()]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["final_test_accuracy"] == pytest.approx(alone.test["accuracy"],

@@ -23,13 +23,9 @@ from typer.testing import CliRunner
 from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature
 from bionic_core.contract.hookspecs import hookimpl
-from bionic_core.studies.sweep import (
-    DesignOptions,
-    aggregate_metrics,
-    design_options,
-    plan_sweep,
-    run_sweep,
-)
+from bionic_core.studies.seed_aggregates import aggregate_metrics
+from bionic_core.studies.sweep_plan import DesignOptions, design_options, plan_sweep
+from bionic_core.studies.sweep_run import run_sweep
 from bionic_core.studies.tracking import Tracker
 
 from .conftest import TINY_EXPERIMENTS, empty_store, one_error_line, tiny_config

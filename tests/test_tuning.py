@@ -23,6 +23,7 @@ from bionic_core.studies.tuning import (
     export_experiment,
     make_sampler,
     open_tuning,
+    session,
 )
 
 from .conftest import one_error_line, tiny_config
@@ -167,7 +168,8 @@ class AlwaysPrune(optuna.pruners.BasePruner):
 
 
 def test_pruned_trial_is_a_killed_mlflow_run_under_the_parent(store, catalogue, monkeypatch):
-    monkeypatch.setattr(tuning, "make_pruner", lambda kind, epochs: AlwaysPrune())
+    # open_tuning looks make_pruner up in the session module.
+    monkeypatch.setattr(session, "make_pruner", lambda kind, epochs: AlwaysPrune())
     base = tiny_config(epochs=3, hidden_sizes=(16,))
     space = SearchSpace({"lr": Param("lr", float, 1e-3, low=1e-3, high=1e-2, log=True)})
     tracker = Tracker()

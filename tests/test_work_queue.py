@@ -141,7 +141,7 @@ def test_queue_dedupes_and_a_worker_finishes_each_key_once(queue_dir, catalogue)
 
 
 def test_a_stopped_worker_gives_its_run_back_at_once(queue_dir, catalogue, monkeypatch):
-    from bionic_core.studies import sweep
+    from bionic_core.studies.sweep_execution import SweepExecution
 
     tmp, name = queue_dir
     url = f"sqlite:///{tmp / 'queue.db'}"
@@ -150,7 +150,7 @@ def test_a_stopped_worker_gives_its_run_back_at_once(queue_dir, catalogue, monke
     def interrupted(self, spec, index, configuration_run_id):
         raise KeyboardInterrupt  # what `kill` (SIGTERM) or Ctrl-C raises in a worker
 
-    monkeypatch.setattr(sweep._Sweep, "run_one", interrupted)
+    monkeypatch.setattr(SweepExecution, "run_one", interrupted)
     with pytest.raises(KeyboardInterrupt):
         work(url, catalogue, heartbeat_interval=1, wait=False)
     trials = optuna.load_study(study_name=queued["study"], storage=url).trials

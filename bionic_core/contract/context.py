@@ -58,11 +58,6 @@ class RunContext:
     streams: dict[str, torch.Generator] = field(default_factory=dict)
 
     @property
-    def hook(self) -> Any:
-        """The pluggy hook relay of the features enabled for this run."""
-        return self.host.pm.hook
-
-    @property
     def features(self) -> dict[str, Feature]:
         return self.host.enabled
 

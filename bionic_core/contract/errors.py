@@ -14,3 +14,13 @@ class BionicError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: an exception as one line for a table or a tag."""
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -72,6 +72,10 @@ class Feature:
     # core applies them in ascending ``order`` (ties by name): explicit, not pluggy's LIFO.
     order: int = 100
     source: str = "builtin"  # "builtin" or "<distribution> <version>"
+    # What the feature's code is, for run identity: "bionic <version>" for a built-in,
+    # "<distribution> <version>" for an installed plugin, plus "+src.<hash>" of the module's
+    # source for an editable or unversioned one. Set by the catalogue; part of the run key.
+    provenance: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:
@@ -86,6 +90,7 @@ class Feature:
             "group": self.group,
             "help": self.help,
             "source": self.source,
+            "provenance": self.provenance,
             "requires": list(self.requires),
             "conflicts": list(self.conflicts),
             "parameters": [p.as_dict() for p in self.params],

@@ -104,7 +104,7 @@ def build_model(ctx: RunContext) -> tuple[BionicNet, LayerPlan]:
     frontend = frontend if frontend is not None else nn.Flatten()
     plan = host.single("bionic_layer_plan", ctx=ctx) or LayerPlan.uniform(config.hidden_sizes)
     options: dict[str, object] = {}
-    for _, answer in host.ordered("bionic_layer_options", ctx=ctx, plan=plan):
+    for _, answer in host.call("bionic_layer_options", ctx=ctx, plan=plan):
         options.update(answer)
     layers = host.single("bionic_connectivity", ctx=ctx, plan=plan)
     if layers is not None:
@@ -112,7 +112,7 @@ def build_model(ctx: RunContext) -> tuple[BionicNet, LayerPlan]:
     in_features = _frontend_out_features(frontend)
     hidden = []
     for index, spec in enumerate(plan.layers):
-        post = [m for _, m in host.ordered("bionic_layer_activity", ctx=ctx, layer=spec,
+        post = [m for _, m in host.call("bionic_layer_activity", ctx=ctx, layer=spec,
                                             index=index)]
         hidden.append(MaskedHiddenLayer(in_features, spec, activation=config.activation,
                                         intra=bool(options.get("intra_layer")), post=post))

@@ -1,16 +1,17 @@
 """Comparing an ablation sweep's configurations from MLflow: seed statistics, Δ versus the
-reference (paired by seed when the seeds match, Welch otherwise), factorial effects, Shapley."""
+reference (paired by seed when the seeds match, Welch otherwise), factorial effects, Shapley.
+
+This module computes a :class:`Comparison`; :mod:`bionic_core.studies.comparison_render`
+turns one into tables, text formats and a plot.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bionic_core.contract.errors import BionicError
@@ -22,17 +23,17 @@ from bionic_core.studies.stats import (
     shapley_from_effects,
     summarize,
 )
-from bionic_core.studies.sweep import (
+from bionic_core.studies.sweep_records import (
     PARENT,
     TAG_CONFIG_KEY,
     TAG_CONFIGURATION,
     TAG_DESIGN,
     TAG_SWEEP,
+    search_runs,
 )
 from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 METRICS = ("accuracy", "macro_f1")
-FORMATS = ("table", "markdown", "csv", "latex", "json")
 
 
 @dataclass(frozen=True)
@@ -154,16 +155,44 @@ def _all_experiments(tracker: Tracker) -> dict[str, str]:
             return out
 
 
-def _search_all(tracker: Tracker, experiment_ids: list[str], filter_string: str,
-                order_by: list[str] | None = None) -> list[Any]:
-    runs, token = [], None
-    while True:
-        page = tracker.client.search_runs(experiment_ids, filter_string=filter_string,
-                                          max_results=1000, order_by=order_by, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+_IS_SWEEP = f"tags.`{TAG_KIND}` = 'sweep'"
+_NEWEST_FIRST = ["attributes.start_time DESC"]
+
+
+def _sweep_runs_named(tracker: Tracker, ids: list[str], target: str) -> list[Any]:
+    """The sweep runs ``target`` names by sweep id (or a prefix), run id or sweep name."""
+    candidates: list[Any] = []
+    if re.fullmatch(r"[0-9a-f]{4,12}", target):
+        candidates = search_runs(tracker, ids, f"{_IS_SWEEP} and tags.`{TAG_SWEEP}` "
+                                               f"LIKE '{target}%'")
+    if not candidates and re.fullmatch(r"[0-9a-f]{32}", target):
+        candidates = search_runs(tracker, ids, f"{_IS_SWEEP} and attributes.run_id = "
+                                               f"'{target}'")
+    if not candidates and "'" not in target:
+        candidates = search_runs(tracker, ids, f"{_IS_SWEEP} and tags.`bionic.sweep_name` "
+                                               f"= '{target}'")
+    sweep_ids = sorted({r.data.tags.get(TAG_SWEEP, "") for r in candidates})
+    if len(sweep_ids) > 1:
+        raise BionicError(f"{target}: ambiguous sweep id prefix (matches "
+                          f"{', '.join(sweep_ids[:5])}); give more digits")
+    return candidates
+
+
+def _latest_sweep_of(tracker: Tracker, experiments: dict[str, str], target: str) -> SweepInfo:
+    """The most recent sweep of the experiment named ``target``."""
+    experiment = next((i for i, name in experiments.items() if name == target), None)
+    if experiment is None:
+        sweeps = search_runs(tracker, list(experiments), _IS_SWEEP, order_by=_NEWEST_FIRST)
+        known = ", ".join(dict.fromkeys(
+            f"{experiments.get(r.info.experiment_id)} ({r.data.tags.get(TAG_SWEEP)})"
+            for r in sweeps[:8])) or "none"
+        raise BionicError(f"{target}: unknown experiment or sweep id in {tracker.uri} "
+                          f"(sweeps: {known})")
+    sweeps = search_runs(tracker, [experiment], _IS_SWEEP, order_by=_NEWEST_FIRST)
+    if not sweeps:
+        raise BionicError(f"{target}: the experiment has no ablation sweep in {tracker.uri} "
+                          f"(run `bionic ablate {target}` first)")
+    return _sweep_info(sweeps[0], target)
 
 
 def find_sweep(tracker: Tracker, target: str) -> SweepInfo:
@@ -171,91 +200,72 @@ def find_sweep(tracker: Tracker, target: str) -> SweepInfo:
     experiment name (its most recent sweep)."""
     with tracker.contact():
         experiments = _all_experiments(tracker)
-        ids = list(experiments)
-        if not ids:
+        if not experiments:
             raise BionicError(f"{target}: unknown experiment or sweep id "
                               f"(the tracking store {tracker.uri} is empty)")
-        is_sweep = f"tags.`{TAG_KIND}` = 'sweep'"
-        candidates: list[Any] = []
-        if re.fullmatch(r"[0-9a-f]{4,12}", target):
-            candidates = _search_all(tracker, ids, f"{is_sweep} and tags.`{TAG_SWEEP}` "
-                                                   f"LIKE '{target}%'")
-        if not candidates and re.fullmatch(r"[0-9a-f]{32}", target):
-            candidates = _search_all(tracker, ids, f"{is_sweep} and attributes.run_id = "
-                                                   f"'{target}'")
-        if not candidates and "'" not in target:
-            candidates = _search_all(tracker, ids, f"{is_sweep} and tags.`bionic.sweep_name` "
-                                                   f"= '{target}'")
+        candidates = _sweep_runs_named(tracker, list(experiments), target)
         if candidates:
-            sweep_ids = sorted({r.data.tags.get(TAG_SWEEP, "") for r in candidates})
-            if len(sweep_ids) > 1:
-                raise BionicError(f"{target}: ambiguous sweep id prefix (matches "
-                                  f"{', '.join(sweep_ids[:5])}); give more digits")
             run = max(candidates, key=lambda r: r.info.start_time or 0)
             return _sweep_info(run, experiments.get(run.info.experiment_id, ""))
-        experiment = next((i for i, name in experiments.items() if name == target), None)
-        if experiment is None:
-            sweeps = _search_all(tracker, ids, is_sweep, order_by=["attributes.start_time DESC"])
-            known = ", ".join(dict.fromkeys(
-                f"{experiments.get(r.info.experiment_id)} ({r.data.tags.get(TAG_SWEEP)})"
-                for r in sweeps[:8])) or "none"
-            raise BionicError(f"{target}: unknown experiment or sweep id in {tracker.uri} "
-                              f"(sweeps: {known})")
-        sweeps = _search_all(tracker, [experiment], is_sweep,
-                             order_by=["attributes.start_time DESC"])
-        if not sweeps:
-            raise BionicError(f"{target}: the experiment has no ablation sweep in {tracker.uri} "
-                              f"(run `bionic ablate {target}` first)")
-        return _sweep_info(sweeps[0], target)
+        return _latest_sweep_of(tracker, experiments, target)
 
 
 # ============================================================================ collecting
 
 
+def _latest_finished(tracker: Tracker, sweep: SweepInfo) -> dict[str, Any]:
+    """The latest finished run of each run key in the sweep's MLflow experiment."""
+    finished: dict[str, Any] = {}
+    for run in search_runs(tracker, [sweep.experiment_id],
+                           f"tags.`{TAG_KEY}` LIKE '%' and attributes.status = 'FINISHED'",
+                           order_by=["attributes.start_time ASC"]):
+        finished[run.data.tags[TAG_KEY]] = run
+    return finished
+
+
+def _add_seed_run(row: Row, seed: int, run: Any) -> None:
+    """A finished seed run's metrics and dataset, added to its configuration's row."""
+    row.seeds.append(seed)
+    row.run_ids.append(run.info.run_id)
+    metrics, tags = run.data.metrics, run.data.tags
+    for split_name in ("test", "val"):
+        for m in METRICS:
+            if f"final_{split_name}_{m}" in metrics:
+                row.values.setdefault(f"{split_name}_{m}", []).append(
+                    metrics[f"final_{split_name}_{m}"])
+    row.datasets.add((tags.get("bionic.dataset", "?"),
+                      tags.get("bionic.dataset_fingerprint", "?"),
+                      tags.get("bionic.dataset_is_demo") == "True"))
+
+
+def _row(config: Any, sweep: SweepInfo, finished: dict[str, Any]) -> Row:
+    """A configuration run's row, with its seeds' finished runs."""
+    tags = config.data.tags
+    keys = [item.split(":", 1) for item in _split_tag(tags.get("bionic.run_keys"))]
+    features = tags.get("bionic.features", "")
+    row = Row(tags.get(TAG_CONFIGURATION, config.info.run_name or "?"),
+              tags.get(TAG_CONFIG_KEY, ""), sweep.sweep_id,
+              () if features == "(none)" else _split_tag(features),
+              _split_tag(tags.get("bionic.removed")), _split_tag(tags.get("bionic.added")),
+              tags.get("bionic.group", "none"), [int(s) for s, _ in keys])
+    runs = [(int(seed), finished[key]) for seed, key in keys if key in finished]
+    for seed, run in runs:
+        _add_seed_run(row, seed, run)
+    metrics = [run.data.metrics for _, run in runs]
+    params = [m["final_n_parameters"] for m in metrics if "final_n_parameters" in m]
+    seconds = [m["final_train_seconds"] for m in metrics if "final_train_seconds" in m]
+    row.n_parameters = max(params) if params else None
+    row.train_seconds = sum(seconds) / len(seconds) if seconds else None
+    return row
+
+
 def _collect_rows(tracker: Tracker, sweep: SweepInfo) -> list[Row]:
-    configs = _search_all(tracker, [sweep.experiment_id],
+    configs = search_runs(tracker, [sweep.experiment_id],
                           f"tags.`{PARENT}` = '{sweep.run_id}' and "
                           f"tags.`{TAG_KIND}` = 'configuration'")
     configs.sort(key=lambda r: int(r.data.tags.get("bionic.order", "0")))
-    finished: dict[str, Any] = {}
-    for run in _search_all(tracker, [sweep.experiment_id],
-                           f"tags.`{TAG_KEY}` LIKE '%' and attributes.status = 'FINISHED'",
-                           order_by=["attributes.start_time ASC"]):
-        finished[run.data.tags[TAG_KEY]] = run  # the latest finished run of each key
-    rows = []
-    for config in configs:
-        tags = config.data.tags
-        keys = [item.split(":", 1) for item in _split_tag(tags.get("bionic.run_keys"))]
-        features = tags.get("bionic.features", "")
-        row = Row(tags.get(TAG_CONFIGURATION, config.info.run_name or "?"),
-                  tags.get(TAG_CONFIG_KEY, ""), sweep.sweep_id,
-                  () if features == "(none)" else _split_tag(features),
-                  _split_tag(tags.get("bionic.removed")), _split_tag(tags.get("bionic.added")),
-                  tags.get("bionic.group", "none"), [int(s) for s, _ in keys])
-        params, seconds = [], []
-        for seed, key in keys:
-            run = finished.get(key)
-            if run is None:
-                continue
-            row.seeds.append(int(seed))
-            row.run_ids.append(run.info.run_id)
-            metrics, rtags = run.data.metrics, run.data.tags
-            for split_name in ("test", "val"):
-                for m in METRICS:
-                    if f"final_{split_name}_{m}" in metrics:
-                        row.values.setdefault(f"{split_name}_{m}", []).append(
-                            metrics[f"final_{split_name}_{m}"])
-            row.datasets.add((rtags.get("bionic.dataset", "?"),
-                              rtags.get("bionic.dataset_fingerprint", "?"),
-                              rtags.get("bionic.dataset_is_demo") == "True"))
-            if "final_n_parameters" in metrics:
-                params.append(metrics["final_n_parameters"])
-            if "final_train_seconds" in metrics:
-                seconds.append(metrics["final_train_seconds"])
-        row.n_parameters = max(params) if params else None
-        row.train_seconds = sum(seconds) / len(seconds) if seconds else None
-        rows.append(row)
-    return rows
+    finished = _latest_finished(tracker, sweep)
+    return [_row(config, sweep, finished) for config in configs]
 
 
 def _merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
@@ -282,33 +292,71 @@ def _merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
     return list(merged.values())
 
 
+# ============================================================================ statistics
+
+
+def _check_datasets(rows: list[Row], force: bool, notes: list[str]) -> None:
+    """Refuse runs trained on different datasets, unless ``force`` (then say so in a note)."""
+    fingerprints = {fp for r in rows for _, fp, _ in r.datasets}
+    if len(fingerprints) <= 1:
+        return
+    where = "; ".join(f"{r.name}: " + ", ".join(f"{n} ({fp})" for n, fp, _ in
+                                                 sorted(r.datasets)) for r in rows
+                      if r.datasets)
+    if not force:
+        raise BionicError(f"compare: the runs were trained on different datasets ({where}); "
+                          "pass --force to compare them anyway")
+    notes.append(f"--force: runs from {len(fingerprints)} different datasets are compared")
+
+
+def _split_of(rows: list[Row], metric: str) -> str:
+    """"test" when every configuration with runs has a test value of each run, else "val"."""
+    with_runs = [r for r in rows if r.seeds]
+    return "test" if with_runs and all(f"test_{metric}" in r.values and
+                                       len(r.values[f"test_{metric}"]) == len(r.seeds)
+                                       for r in with_runs) else "val"
+
+
+def _deltas(rows: list[Row], reference: Row | None, anchor: str, column: str,
+            confidence: float, notes: list[str]) -> None:
+    """Δ of ``column`` versus the reference on every other row with runs."""
+    if reference is not None and reference.seeds:
+        for r in rows:
+            if r is not reference and r.seeds:
+                r.delta = difference(r.values[column], reference.values[column],
+                                     seeds=r.seeds, reference_seeds=reference.seeds,
+                                     confidence=confidence)
+    elif reference is not None:
+        notes.append(f"reference {anchor}: no finished run, so no Δ")
+
+
+def _dataset(rows: list[Row]) -> dict[str, Any]:
+    datasets = {d for r in rows for d in r.datasets}
+    return {"names": sorted({n for n, _, _ in datasets}),
+            "fingerprints": sorted({fp for _, fp, _ in datasets}),
+            "is_demo": any(d for _, _, d in datasets)}
+
+
+def _find_sweeps(tracker: Tracker, targets: Sequence[str]) -> list[SweepInfo]:
+    sweeps: list[SweepInfo] = []
+    for target in targets:
+        sweep = find_sweep(tracker, target)
+        if all(s.sweep_id != sweep.sweep_id for s in sweeps):
+            sweeps.append(sweep)
+    return sweeps
+
+
 def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy",
             force: bool = False, confidence: float = 0.95) -> Comparison:
     """Collect the sweeps named by ``targets`` and compute every configuration's statistics."""
     if metric not in METRICS:
         raise BionicError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
-    sweeps = []
-    for target in targets:
-        sweep = find_sweep(tracker, target)
-        if all(s.sweep_id != sweep.sweep_id for s in sweeps):
-            sweeps.append(sweep)
+    sweeps = _find_sweeps(tracker, targets)
     with tracker.contact():
         rows = _merge_rows([_collect_rows(tracker, s) for s in sweeps])
     notes: list[str] = []
-    datasets = {d for r in rows for d in r.datasets}
-    fingerprints = {fp for _, fp, _ in datasets}
-    if len(fingerprints) > 1:
-        where = "; ".join(f"{r.name}: " + ", ".join(f"{n} ({fp})" for n, fp, _ in
-                                                     sorted(r.datasets)) for r in rows
-                          if r.datasets)
-        if not force:
-            raise BionicError(f"compare: the runs were trained on different datasets ({where}); "
-                              "pass --force to compare them anyway")
-        notes.append(f"--force: runs from {len(fingerprints)} different datasets are compared")
-    with_runs = [r for r in rows if r.seeds]
-    split = "test" if with_runs and all(f"test_{metric}" in r.values and
-                                        len(r.values[f"test_{metric}"]) == len(r.seeds)
-                                        for r in with_runs) else "val"
+    _check_datasets(rows, force, notes)
+    split = _split_of(rows, metric)
     for r in rows:
         if not r.seeds:
             notes.append(f"{r.name}: no finished run yet")
@@ -318,19 +366,9 @@ def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy
     reference = next((r for r in rows if r.name == anchor and r.sweep_id == sweeps[0].sweep_id),
                      None)
     column = f"{split}_{metric}"
-    if reference is not None and reference.seeds:
-        for r in rows:
-            if r is not reference and r.seeds:
-                r.delta = difference(r.values[column], reference.values[column],
-                                     seeds=r.seeds, reference_seeds=reference.seeds,
-                                     confidence=confidence)
-    elif reference is not None:
-        notes.append(f"reference {anchor}: no finished run, so no Δ")
-    names = sorted({n for n, _, _ in datasets})
-    dataset = {"names": names, "fingerprints": sorted(fingerprints),
-               "is_demo": any(d for _, _, d in datasets)}
+    _deltas(rows, reference, anchor, column, confidence, notes)
     comparison = Comparison(sweeps, split, metric, reference.name if reference else None, rows,
-                            dataset, notes=notes)
+                            _dataset(rows), notes=notes)
     factorial = next((s for s in sweeps if s.design == "factorial" and s.factors), None)
     if factorial is not None:
         comparison.factorial = _factorial(rows, factorial, column, confidence, notes)
@@ -357,178 +395,3 @@ def _factorial(rows: list[Row], sweep: SweepInfo, column: str, confidence: float
         notes.append(f"Shapley values: {exc}")
         out["shapley"] = None
     return out
-
-
-# ============================================================================ output
-
-
-def _pct(s: Summary) -> str:
-    if s.n == 0:
-        return "—"
-    return f"{100 * s.mean:.2f}" + (f" ± {100 * s.std:.2f}" if s.n >= 2 else "")
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _p(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return "<0.001" if value < 1e-3 else f"{value:.3f}"
-
-
-def _delta_text(d: Difference | None, is_reference: bool) -> tuple[str, str]:
-    if is_reference:
-        return "reference", ""
-    if d is None or not math.isfinite(d.delta):
-        return "—", "—"
-    ci = (f" [{100 * d.ci_low:+.2f}, {100 * d.ci_high:+.2f}]"
-          if math.isfinite(d.ci_low) else "")
-    return f"{100 * d.delta:+.2f}{ci}", _p(d.p_value) + (f" ({d.test})" if d.test != "none"
-                                                        else "")
-
-
-def headers(comparison: Comparison) -> list[str]:
-    metric = comparison.metric.replace("_", "-")
-    split = comparison.split
-    return ["configuration", "removed", "added", "seeds", f"{split} accuracy %",
-            f"{split} macro-F1 %", f"Δ {metric} pp [95 % CI]", "p", "parameters",
-            "train s"]
-
-
-def cells(comparison: Comparison) -> list[list[str]]:
-    """The comparison table as text cells (one row per configuration)."""
-    out = []
-    for r in comparison.rows:
-        delta, p = _delta_text(r.delta, r.name == comparison.reference)
-        seeds = f"{len(r.seeds)}/{len(r.planned_seeds)}"
-        out.append([r.name, ", ".join(r.removed) or "—", ", ".join(r.added) or "—", seeds,
-                    _pct(r.summaries["accuracy"]), _pct(r.summaries["macro_f1"]), delta, p,
-                    "—" if r.n_parameters is None else f"{int(r.n_parameters):,}",
-                    _num(r.train_seconds, 1)])
-    return out
-
-
-def effect_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    f = comparison.factorial
-    if not f:
-        return [], []
-    shapley = f.get("shapley") or {}
-    rows = []
-    for e in f["effects"]:
-        ci = (f"[{100 * e['ci_low']:+.2f}, {100 * e['ci_high']:+.2f}]"
-              if math.isfinite(e["ci_low"]) else "—")
-        sv = shapley.get(e["term"])
-        rows.append([e["term"], "interaction" if ":" in e["term"] else "main",
-                     _num(100 * e["estimate"]) if math.isfinite(e["estimate"]) else "—", ci,
-                     _p(e["p_value"]), "—" if sv is None else f"{100 * sv:+.2f}"])
-    return ["term", "kind", "effect pp", "95 % CI", "p", "Shapley pp"], rows
-
-
-def title(comparison: Comparison) -> str:
-    sweeps = ", ".join(f"{s.name} ({s.sweep_id})" for s in comparison.sweeps)
-    data = ", ".join(comparison.dataset["names"]) or "no finished runs"
-    if comparison.dataset["is_demo"]:
-        data += " — demonstration set, NOT FER-2013"
-    return f"bionic compare {sweeps} · dataset {data} · split {comparison.split}"
-
-
-def _markdown(head: list[str], rows: list[list[str]]) -> str:
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
-
-    return "\n".join([line(head), "|" + "|".join("---" for _ in head) + "|",
-                      *(line(r) for r in rows)])
-
-
-_LATEX = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "Δ": r"$\Delta$",
-          "—": "--", "<": r"$<$", "{": r"\{", "}": r"\}"}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in text)
-
-
-def _latex(head: list[str], rows: list[list[str]], caption: str) -> str:
-    spec = "l" * 3 + "r" * (len(head) - 3)
-    body = [" & ".join(_latex_escape(v) for v in r) + r" \\" for r in rows]
-    return "\n".join([r"\begin{table}[ht]", r"\centering", rf"\begin{{tabular}}{{{spec}}}",
-                      r"\toprule", " & ".join(_latex_escape(h) for h in head) + r" \\",
-                      r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
-                      rf"\caption{{{_latex_escape(caption)}}}", r"\end{table}"])
-
-
-def _csv(comparison: Comparison) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["configuration", "features", "removed", "added", "group", "seeds",
-                     "n_seeds", "split", "accuracy_mean", "accuracy_std", "macro_f1_mean",
-                     "macro_f1_std", "metric", "delta", "delta_ci_low", "delta_ci_high",
-                     "p_value", "test", "n_parameters", "train_seconds", "config_key",
-                     "sweep_id"])
-    for r in comparison.rows:
-        acc, f1, d = r.summaries["accuracy"], r.summaries["macro_f1"], r.delta
-
-        def num(v: float | None) -> str:
-            return "" if v is None or not math.isfinite(v) else repr(float(v))
-
-        writer.writerow([r.name, " ".join(r.features), " ".join(r.removed), " ".join(r.added),
-                         r.group, " ".join(map(str, r.seeds)), len(r.seeds), comparison.split,
-                         num(acc.mean), num(acc.std), num(f1.mean), num(f1.std),
-                         comparison.metric, num(d and d.delta), num(d and d.ci_low),
-                         num(d and d.ci_high), num(d and d.p_value), d.test if d else "",
-                         num(r.n_parameters), num(r.train_seconds), r.config_key, r.sweep_id])
-    return buf.getvalue()
-
-
-def render(comparison: Comparison, fmt: str) -> str:
-    """The comparison as markdown, csv, latex or json text (``table`` is drawn by the CLI)."""
-    if fmt == "json":
-        return json.dumps(comparison.as_dict(), indent=2)
-    if fmt == "csv":
-        return _csv(comparison)
-    head, rows = headers(comparison), cells(comparison)
-    eff_head, eff_rows = effect_cells(comparison)
-    notes = comparison.notes
-    if fmt == "markdown":
-        parts = [f"**{title(comparison)}**", "", _markdown(head, rows)]
-        if eff_rows:
-            parts += ["", f"**Factorial effects on {comparison.split} {comparison.metric}**", "",
-                      _markdown(eff_head, eff_rows)]
-        parts += [f"\n_{n}_" for n in notes]
-        return "\n".join(parts)
-    if fmt == "latex":
-        out = _latex(head, rows, title(comparison))
-        if eff_rows:
-            out += "\n\n" + _latex(eff_head, eff_rows,
-                                   f"Factorial effects on {comparison.split} {comparison.metric}")
-        return out
-    raise BionicError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-
-
-def plot(comparison: Comparison, path: Path) -> Path:
-    """Factorial sweeps: the interaction heatmap; otherwise the Δ bar chart."""
-    from bionic_core.studies.figures import ablation_deltas_png, interaction_heatmap_png
-
-    path = Path(path)
-    if path.parent and not path.parent.is_dir():
-        raise BionicError(f"--plot {path}: folder {path.parent} does not exist")
-    label = f"{comparison.split} {comparison.metric.replace('_', '-')}"
-    f = comparison.factorial
-    if f and f["effects"]:
-        main = {e["term"]: 100 * e["estimate"] for e in f["effects"] if ":" not in e["term"]}
-        inter = {tuple(e["term"].split(":")): 100 * e["estimate"]
-                 for e in f["effects"] if ":" in e["term"]}
-        return interaction_heatmap_png(f["factors"], main, inter, path,
-                                       f"{title(comparison)}\neffects on {label} (pp)")
-    ref = next((r for r in comparison.rows if r.name == comparison.reference), None)
-    bars = [{"name": r.name, "group": r.group, "delta": 100 * r.delta.delta,
-             "ci_low": 100 * r.delta.ci_low, "ci_high": 100 * r.delta.ci_high}
-            for r in comparison.rows if r.delta is not None]
-    if not bars:
-        raise BionicError("--plot: nothing to plot (no configuration has a Δ versus a finished "
-                          "reference)")
-    ref_label = (f"reference: {ref.name} ({100 * ref.summaries[comparison.metric].mean:.2f} %)"
-                 if ref is not None else "reference")
-    return ablation_deltas_png(bars, path, title(comparison), f"Δ {label} (pp)", ref_label)

@@ -1,15 +1,19 @@
-"""Ablation designs: which feature sets to train (leave-one-out, add-one-in, factorial, ...)."""
+"""Ablation designs: which feature sets to train (leave-one-out, add-one-in, factorial, ...).
+
+Each design kind is one builder function (see ``_BUILDERS``) that lists the candidate
+configurations; :func:`plan_design` checks the request, calls the kind's builder, then
+deduplicates the candidates and drops the invalid ones.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature, validate_feature_set
 
-KINDS = ("leave-one-out", "add-one-in", "factorial", "explicit")
 MAX_FULL_FACTORS = 10  # 2^10 = 1024 configurations (× seeds) is already a large sweep
 
 
@@ -50,6 +54,28 @@ class Design:
         return next((c for c in self.configurations if c.name == name), None)
 
 
+@dataclass(frozen=True)
+class _Request:
+    """The arguments of :func:`plan_design`, checked, with every feature list ordered."""
+
+    kind: str
+    catalogue: Mapping[str, Feature]
+    reference: list[str] | None
+    baseline: list[str] | None
+    factors: list[str]
+    sample: int | None
+    sets: list[list[str]]
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """What a design's builder proposes, before deduplication and validation."""
+
+    configurations: list[tuple[str, list[str]]]  # (name, ordered features) in plan order
+    anchor_name: str  # the configuration the others are compared with ("" for none)
+    anchor: list[str] | None  # its features, which ``removed``/``added`` are relative to
+    check_anchor: bool = False  # the anchor must be a valid feature set itself
 
 
 def _ordered(features: Iterable[str] | None) -> list[str] | None:
@@ -67,10 +93,15 @@ def _ordered(features: Iterable[str] | None) -> list[str] | None:
     return out
 
 
-def _diff(features: frozenset[str], anchor: frozenset[str] | None):
+def _diff(features: frozenset[str],
+          anchor: frozenset[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if anchor is None:
         return (), ()
     return tuple(sorted(anchor - features)), tuple(sorted(features - anchor))
+
+
+def _joined(features: Sequence[str]) -> str:
+    return "+".join(features) if features else "none"
 
 
 def _dependents(feature: str, enabled: Sequence[str],
@@ -87,6 +118,155 @@ def _dependents(feature: str, enabled: Sequence[str],
     return gone
 
 
+# ============================================================================ the design kinds
+
+
+def _leave_one_out(r: _Request) -> _Candidates:
+    """The reference, then the reference without each of its features (``-feature``), then
+    the baseline if one is given. Removing a feature also removes the reference features that
+    (transitively) require it — taking away the conv front end takes the lateral inhibition
+    inside it too — and ``removed`` lists them all."""
+    ref = r.reference
+    if ref is None:
+        raise BionicError("design leave-one-out: needs a reference feature set")
+    cands = [("reference", ref)]
+    cands.extend((f"-{f}", [g for g in ref if g not in _dependents(f, ref, r.catalogue)])
+                 for f in ref)
+    if r.baseline is not None:
+        cands.append(("baseline", r.baseline))
+    return _Candidates(cands, "reference", ref, check_anchor=True)
+
+
+def _add_one_in(r: _Request) -> _Candidates:
+    """The baseline (empty when not given), then the baseline plus each of ``factors``
+    (default: reference − baseline) as ``+feature``, then the reference if given."""
+    anchor = r.baseline or []
+    factors = r.factors
+    if not factors:
+        if r.reference is None:
+            raise BionicError("design add-one-in: needs factors or a reference feature set")
+        factors = [f for f in r.reference if f not in anchor]
+    cands = [("baseline", anchor)]
+    cands.extend((f"+{f}", [*anchor, f]) for f in factors)
+    if r.reference is not None:
+        cands.append(("reference", r.reference))
+    return _Candidates(cands, "baseline", anchor, check_anchor=True)
+
+
+def _factorial_masks(k: int, sample: int | None, seed: int) -> list[int]:
+    """The combinations of ``k`` factors to train, as bit masks in descending order.
+
+    Combination index m: factor i is on when bit (k-1-i) is set, so descending m is the order
+    of product([True, False], repeat=k): all-on first, all-off last."""
+    full = 1 << k
+    if sample is None:
+        return list(range(full - 1, -1, -1))
+    if sample < 1:
+        raise BionicError(f"design factorial: sample must be at least 1, got {sample}")
+    rng = random.Random(seed)
+    if sample >= full:
+        masks = list(range(full))
+    elif sample == 1:
+        masks = rng.sample(range(full), 1)
+    else:
+        masks = [full - 1, 0, *rng.sample(range(1, full - 1), sample - 2)]
+    return sorted(masks, reverse=True)
+
+
+def _factorial(r: _Request) -> _Candidates:
+    """Every on/off combination of ``factors`` (all-on first, all-off last), with the
+    reference's other features held on; ``sample=N`` keeps a seeded random N of them, all-on
+    and all-off always included when N ≥ 2."""
+    factors = r.factors
+    if not factors:
+        raise BionicError("design factorial: needs at least one factor")
+    k = len(factors)
+    if r.sample is None and k > MAX_FULL_FACTORS:
+        raise BionicError(
+            f"design factorial: {k} factors give 2^{k} configurations; "
+            f"use at most {MAX_FULL_FACTORS} factors or set a sample size"
+        )
+    held = [f for f in (r.reference or []) if f not in factors]
+    cands = []
+    for m in _factorial_masks(k, r.sample, r.seed):
+        on = [f for i, f in enumerate(factors) if m >> (k - 1 - i) & 1]
+        cands.append(("f:" + _joined(on), [*held, *on]))
+    return _Candidates(cands, "reference" if r.reference is not None else "", r.reference)
+
+
+def _explicit(r: _Request) -> _Candidates:
+    """The ``explicit`` feature sets, in order (the one equal to the reference is named so)."""
+    if not r.sets:
+        raise BionicError("design explicit: no feature sets given")
+    ref = r.reference
+    cands = [("reference", s) if ref is not None and set(s) == set(ref) else ("e:" + _joined(s), s)
+             for s in r.sets]
+    return _Candidates(cands, "reference" if ref is not None else "", ref)
+
+
+_BUILDERS: dict[str, Callable[[_Request], _Candidates]] = {
+    "leave-one-out": _leave_one_out,
+    "add-one-in": _add_one_in,
+    "factorial": _factorial,
+    "explicit": _explicit,
+}
+KINDS = tuple(_BUILDERS)
+
+
+# ============================================================================ planning
+
+
+def _request(kind: str, catalogue: Mapping[str, Feature], reference: Iterable[str] | None,
+             baseline: Iterable[str] | None, factors: Sequence[str], sample: int | None,
+             explicit: Sequence[Iterable[str]], seed: int) -> _Request:
+    """The checked request: a known kind (case, ``_`` or ``-``) and only known features."""
+    canonical = kind.strip().lower().replace("_", "-") if isinstance(kind, str) else kind
+    if canonical not in KINDS:
+        raise BionicError(f"unknown design kind {kind!r} (known: {', '.join(KINDS)})")
+    request = _Request(canonical, catalogue, _ordered(reference), _ordered(baseline),
+                       _ordered(factors) or [], sample, [_ordered(s) or [] for s in explicit],
+                       seed)
+    known = set(catalogue)
+    for group in (request.reference or [], request.baseline or [], request.factors,
+                  *request.sets):
+        for f in group:
+            if f not in known:
+                raise BionicError(f"design {canonical}: unknown feature {f!r} "
+                                  f"(known: {', '.join(sorted(known))})")
+    return request
+
+
+def _check_anchor(kind: str, candidates: _Candidates, catalogue: Mapping[str, Feature]) -> None:
+    if not candidates.check_anchor or candidates.anchor is None:
+        return
+    problems = validate_feature_set(frozenset(candidates.anchor), catalogue)
+    if problems:
+        raise BionicError(f"design {kind}: the {candidates.anchor_name} is not a valid feature "
+                          "set: " + "; ".join(problems))
+
+
+def _deduplicated(candidates: _Candidates, catalogue: Mapping[str, Feature]
+                  ) -> tuple[list[Configuration], list[Dropped]]:
+    """The candidates without repeated feature sets (the first name wins), valid ones kept and
+    the invalid ones dropped with the reason."""
+    anchor = frozenset(candidates.anchor) if candidates.anchor is not None else None
+    seen: set[frozenset[str]] = set()
+    configs: list[Configuration] = []
+    dropped: list[Dropped] = []
+    for name, feats in candidates.configurations:
+        fs = frozenset(feats)
+        if fs in seen:
+            continue
+        seen.add(fs)
+        problems = validate_feature_set(fs, catalogue)
+        if problems:
+            dropped.append(Dropped(fs, name, "; ".join(problems)))
+            continue
+        removed, added = _diff(fs, anchor)
+        configs.append(Configuration(name, fs, removed, added))
+    return configs, dropped
+
+
 def plan_design(
     kind: str,
     *,
@@ -98,18 +278,9 @@ def plan_design(
     explicit: Sequence[Iterable[str]] = (),
     seed: int = 0,
 ) -> Design:
-    """Enumerate the configurations of an ablation design of ``kind`` (see ``KINDS``).
-
-    - leave-one-out: the reference, then the reference without each of its features
-      (``-feature``), then the baseline if one is given. Removing a feature also removes the
-      reference features that (transitively) require it — taking away the conv front end takes
-      the lateral inhibition inside it too — and ``removed`` lists them all.
-    - add-one-in: the baseline (empty when not given), then the baseline plus each of
-      ``factors`` (default: reference − baseline) as ``+feature``, then the reference if given.
-    - factorial: every on/off combination of ``factors`` (all-on first, all-off last), with the
-      reference's other features held on; ``sample=N`` keeps a seeded random N of them,
-      all-on and all-off always included when N ≥ 2.
-    - explicit: the ``explicit`` feature sets, in order.
+    """Enumerate the configurations of an ablation design of ``kind`` (see ``KINDS``; each
+    kind's builder — ``_leave_one_out``, ``_add_one_in``, ``_factorial``, ``_explicit`` —
+    says what it plans).
 
     Configurations are deduplicated by feature set (the first name wins); invalid ones (see
     :func:`validate_feature_set`) go to ``dropped`` with the reason. Raises BionicError for an
@@ -117,118 +288,16 @@ def plan_design(
     invalid anchor (the reference of leave-one-out, the baseline of add-one-in) and a plan in
     which every configuration was dropped.
     """
-    canonical = kind.strip().lower().replace("_", "-") if isinstance(kind, str) else kind
-    if canonical not in KINDS:
-        raise BionicError(f"unknown design kind {kind!r} (known: {', '.join(KINDS)})")
-    kind = canonical
-    ref = _ordered(reference)
-    base = _ordered(baseline)
-    facs = _ordered(factors) or []
-    sets = [_ordered(s) or [] for s in explicit]
-
-    known = set(catalogue)
-    for group in (ref or [], base or [], facs, *sets):
-        for f in group:
-            if f not in known:
-                raise BionicError(
-                    f"design {kind}: unknown feature {f!r} (known: {', '.join(sorted(known))})"
-                )
-
-    # (name, ordered features) candidates in plan order.
-    cands: list[tuple[str, list[str]]] = []
-    anchor_name = "reference"
-    anchor: list[str] | None = ref
-
-    if kind == "leave-one-out":
-        if ref is None:
-            raise BionicError("design leave-one-out: needs a reference feature set")
-        cands.append(("reference", ref))
-        cands.extend((f"-{f}", [g for g in ref if g not in _dependents(f, ref, catalogue)])
-                      for f in ref)
-        if base is not None:
-            cands.append(("baseline", base))
-    elif kind == "add-one-in":
-        anchor_name, anchor = "baseline", base or []
-        if not facs:
-            if ref is None:
-                raise BionicError("design add-one-in: needs factors or a reference feature set")
-            facs = [f for f in ref if f not in anchor]
-        cands.append(("baseline", anchor))
-        cands.extend((f"+{f}", [*anchor, f]) for f in facs)
-        if ref is not None:
-            cands.append(("reference", ref))
-    elif kind == "factorial":
-        if not facs:
-            raise BionicError("design factorial: needs at least one factor")
-        k = len(facs)
-        if sample is None and k > MAX_FULL_FACTORS:
-            raise BionicError(
-                f"design factorial: {k} factors give 2^{k} configurations; "
-                f"use at most {MAX_FULL_FACTORS} factors or set a sample size"
-            )
-        held = [f for f in (ref or []) if f not in facs]
-        if ref is None:
-            anchor_name = ""
-        # Combination index m: factor i is on when bit (k-1-i) is set, so descending m is the
-        # order of product([True, False], repeat=k): all-on first, all-off last.
-        full = 1 << k
-        if sample is None:
-            masks = list(range(full - 1, -1, -1))
-        else:
-            if sample < 1:
-                raise BionicError(f"design factorial: sample must be at least 1, got {sample}")
-            rng = random.Random(seed)
-            if sample >= full:
-                masks = list(range(full))
-            elif sample == 1:
-                masks = rng.sample(range(full), 1)
-            else:
-                masks = [full - 1, 0, *rng.sample(range(1, full - 1), sample - 2)]
-            masks.sort(reverse=True)
-        for m in masks:
-            on = [f for i, f in enumerate(facs) if m >> (k - 1 - i) & 1]
-            name = "f:" + ("+".join(on) if on else "none")
-            cands.append((name, [*held, *on]))
-    else:  # explicit
-        if not sets:
-            raise BionicError("design explicit: no feature sets given")
-        if ref is None:
-            anchor_name = ""
-        for s in sets:
-            if ref is not None and set(s) == set(ref):
-                cands.append(("reference", s))
-            else:
-                cands.append(("e:" + ("+".join(s) if s else "none"), s))
-
-    anchor_set = frozenset(anchor) if anchor is not None else None
-    if anchor_set is not None and kind in ("leave-one-out", "add-one-in"):
-        problems = validate_feature_set(anchor_set, catalogue)
-        if problems:
-            raise BionicError(
-                f"design {kind}: the {anchor_name} is not a valid feature set: "
-                + "; ".join(problems)
-            )
-
-    seen: set[frozenset[str]] = set()
-    configs: list[Configuration] = []
-    dropped: list[Dropped] = []
-    for name, feats in cands:
-        fs = frozenset(feats)
-        if fs in seen:
-            continue
-        seen.add(fs)
-        problems = validate_feature_set(fs, catalogue)
-        if problems:
-            dropped.append(Dropped(fs, name, "; ".join(problems)))
-            continue
-        removed, added = _diff(fs, anchor_set)
-        configs.append(Configuration(name, fs, removed, added))
-
+    request = _request(kind, catalogue, reference, baseline, factors, sample, explicit, seed)
+    candidates = _BUILDERS[request.kind](request)
+    _check_anchor(request.kind, candidates, catalogue)
+    configs, dropped = _deduplicated(candidates, catalogue)
     if not configs:
         first = dropped[0]
         raise BionicError(
-            f"design {kind}: every configuration was dropped: {first.name}: {first.reason}"
+            f"design {request.kind}: every configuration was dropped: {first.name}: {first.reason}"
         )
+    anchor_name = candidates.anchor_name
     if anchor_name and all(c.name != anchor_name for c in configs):
         anchor_name = ""
-    return Design(kind, tuple(configs), tuple(dropped), anchor_name)
+    return Design(request.kind, tuple(configs), tuple(dropped), anchor_name)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bionic_core.config import FIELDS, RunConfig
-from bionic_core.contract.errors import BionicError
+from bionic_core.contract.errors import BionicError, first_line
 from bionic_core.host import Catalogue
 from bionic_core.studies.tracking import Tracker
 
@@ -85,9 +85,8 @@ def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
         raise BionicError(f"run {run_id}: the logged model does not fit the model rebuilt from "
-                          f"its config ({first})") from None
+                          f"its config ({first_line(exc)})") from None
     model.eval()
     return config, model, ctx
 

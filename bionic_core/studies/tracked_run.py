@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bionic_core.config import RunConfig
+from bionic_core.config import RunConfig, resolve_features
+from bionic_core.contract.errors import error_line
 from bionic_core.data import Dataset
-from bionic_core.host import Catalogue
+from bionic_core.host import Catalogue, FeatureFailure
 from bionic_core.studies.tracking import (
     TAG_EXPERIMENT,
     TAG_KEY,
     TAG_KIND,
+    TAG_PROVENANCE,
+    TAG_SETTINGS_KEY,
+    MlflowStatus,
     Tracker,
     environment_tags,
     flatten_params,
     log_run_result,
+    provenance_tag,
 )
-from bionic_core.training.loop import RunResult, load_run_data, train_run
+from bionic_core.training.loop import RunResult, RunStatus, load_run_data, train_run
 
 CHECKPOINT_DIR = Path(".bionic") / "checkpoints"
 
@@ -53,23 +59,24 @@ def start_tracked(
     """Open (or continue, with ``run_id``) the MLflow run of ``config``; see :func:`run_tracked`."""
     from bionic_core.training.seeding import resolve_device
 
+    config = resolve_features(config, catalogue, "run config")  # what training will key by
     data = load_run_data(config)
     device = str(resolve_device(config.device))
-    spec = config.spec()
+    spec = config.spec()  # resolved: every feature parameter with its default filled in
     tags = {TAG_KEY: config.key(), TAG_KIND: "run", "bionic.seed": str(config.seed),
+            TAG_SETTINGS_KEY: config.settings_key(),
+            TAG_PROVENANCE: provenance_tag(config.feature_provenance),
             "bionic.dataset": data.name, "bionic.dataset_fingerprint": data.fingerprint(),
             "bionic.dataset_is_demo": str(data.is_demo),
             "bionic.features": ",".join(sorted(config.features)) or "(none)",
             **environment_tags(device), **(extra_tags or {})}
-    # Params record every resolved hyper-parameter: feature parameters with defaults filled in.
-    spec["params"] = {f: config.feature_params(f, catalogue[f]) for f in sorted(config.features)}
     if run_id is None:
         run_id = tracker.start(config.experiment,
                                run_name or f"{config.experiment}-s{config.seed}", tags=tags,
                                params=flatten_params(spec, sorted(catalogue.entries)),
                                parent_id=parent_id)
     else:
-        tracker.client.update_run(run_id, status="RUNNING")
+        tracker.client.update_run(run_id, status=MlflowStatus.RUNNING)
         tracker.set_tags(run_id, {**tags, TAG_EXPERIMENT: config.experiment,
                                   **({"mlflow.parentRunId": parent_id} if parent_id else {})})
 
@@ -81,14 +88,26 @@ def start_tracked(
     return TrackedRun(config, run_id, checkpoint_path(config, checkpoint_dir), data, epoch_done)
 
 
+def failure_line(exc: BaseException) -> str:
+    """One line for a failed run: a feature's failure names the feature, its source and the
+    hook; anything else is ``Type: first line of the message``."""
+    return str(exc) if isinstance(exc, FeatureFailure) else error_line(exc)
+
+
 def fail_tracked(tracker: Tracker, tracked: TrackedRun, exc: BaseException) -> None:
-    """An exception marks the run FAILED (tag ``bionic.status`` = error), an interrupt KILLED."""
+    """An exception marks the run FAILED (tag ``bionic.status`` = error, ``bionic.reason`` one
+    line, ``bionic.failed_feature`` when a feature raised, the full traceback saved as the
+    artifact ``traceback.txt``), an interrupt KILLED."""
     if isinstance(exc, Exception):
-        tracker.set_tags(tracked.run_id, {"bionic.status": "error",
-                                          "bionic.reason": f"{type(exc).__name__}: {exc}"[:500]})
-        tracker.end(tracked.run_id, "FAILED")
+        tags = {"bionic.status": "error", "bionic.reason": failure_line(exc)[:500]}
+        if isinstance(exc, FeatureFailure):
+            tags.update({"bionic.failed_feature": exc.feature, "bionic.failed_hook": exc.hook})
+        tracker.set_tags(tracked.run_id, tags)
+        tracker.log_text(tracked.run_id, "".join(traceback.format_exception(exc)),
+                         "traceback.txt")
+        tracker.end(tracked.run_id, MlflowStatus.FAILED)
     else:
-        tracker.end(tracked.run_id, "KILLED")
+        tracker.end(tracked.run_id, MlflowStatus.KILLED)
 
 
 def finish_tracked(tracker: Tracker, tracked: TrackedRun, result: RunResult) -> None:
@@ -106,7 +125,8 @@ def finish_tracked(tracker: Tracker, tracked: TrackedRun, result: RunResult) -> 
                                     step=int(row["epoch"]))
         tracker.set_tags(run_id, {"bionic.resumed_from_epoch": str(result.resumed_from_epoch)})
     log_run_result(tracker, run_id, result)
-    tracker.end(run_id, "FINISHED" if result.status == "finished" else "FAILED")
+    finished = result.status == RunStatus.FINISHED
+    tracker.end(run_id, MlflowStatus.FINISHED if finished else MlflowStatus.FAILED)
     tracked.checkpoint.unlink(missing_ok=True)
 
 

@@ -12,17 +12,30 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bionic_core.contract.errors import BionicError
+from bionic_core.contract.errors import BionicError, first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+class MlflowStatus(StrEnum):
+    """The lifecycle states of an MLflow run, as MLflow spells them."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
 TAG_KEY = "bionic.run_key"
 TAG_EXPERIMENT = "bionic.experiment"
 TAG_KIND = "bionic.kind"  # "run" | "sweep" | "configuration" | "study" | "trial"
+TAG_SETTINGS_KEY = "bionic.settings_key"  # the run key without the features' provenance
+TAG_PROVENANCE = "bionic.feature_provenance"  # enabled feature=what its code is; ...
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -53,6 +66,11 @@ def environment_tags(device: str) -> dict[str, str]:
     return tags
 
 
+def provenance_tag(provenance: dict[str, str]) -> str:
+    """The enabled features' provenance as one tag value: ``name=what; name=what``."""
+    return "; ".join(f"{name}={what}" for name, what in sorted(provenance.items())) or "(none)"
+
+
 def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict[str, str]:
     """MLflow params: one flag per known feature, each feature parameter, each hyper-parameter."""
     params: dict[str, str] = {}
@@ -62,8 +80,10 @@ def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict
     for feature, table in config_spec["params"].items():
         for key, value in table.items():
             params[f"{feature}.{key}"] = str(value)
+    for feature, provenance in config_spec.get("feature_provenance", {}).items():
+        params[f"feature.{feature}.provenance"] = str(provenance)
     for key, value in config_spec.items():
-        if key not in ("features", "params"):
+        if key not in ("features", "params", "feature_provenance"):
             params[key] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
     return params
 
@@ -98,7 +118,7 @@ class Tracker:
             # A failed HTTP request nests its root cause ("[Errno 111] Connection refused").
             refused = re.search(r"\[Errno -?\d+\][^\"')]*", text)
             first = (f"cannot connect: {refused.group(0).strip()}" if refused
-                     else (text.splitlines() or [type(exc).__name__])[0][:300])
+                     else first_line(exc)[:300])
             raise BionicError(f"tracking URI {self.uri}: cannot be used: {first}") from exc
         finally:
             for key, value in saved.items():
@@ -149,10 +169,14 @@ class Tracker:
             path.write_text(json.dumps(obj, indent=2, default=str))
             self.client.log_artifact(run_id, str(path), artifact_path)
 
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        """Save ``text`` as the artifact file ``name`` of the run."""
+        self.client.log_text(run_id, text, name)
+
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
 
-    def end(self, run_id: str, status: str = "FINISHED") -> None:
+    def end(self, run_id: str, status: MlflowStatus = MlflowStatus.FINISHED) -> None:
         self.client.set_terminated(run_id, status=status)
 
     def find_runs(self, experiment: str, filter_string: str) -> list[Any]:

@@ -4,7 +4,7 @@
 a *queue study* and each planned run as one WAITING trial carrying its run key; a key is queued
 once, however often the command is repeated. ``bionic worker --queue URL`` claims WAITING trials
 (Optuna's atomic WAITING → RUNNING), runs each through the ablation engine
-(:mod:`bionic_core.studies.sweep`: same MLflow hierarchy, skip when MLflow already holds a
+(:mod:`bionic_core.studies.sweep_execution`: same MLflow hierarchy, skip when MLflow already holds a
 finished run of the key, resume from a local checkpoint) and marks the trial COMPLETE or FAIL.
 
 Exactly once: a claimed trial runs only when no lower-numbered trial of its key is waiting,
@@ -28,7 +28,9 @@ from typing import Any
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
-from bionic_core.studies.sweep import DesignOptions, RunSpec, SweepObserver, SweepPlan, plan_sweep
+from bionic_core.studies.sweep_execution import RunOutcome, SweepExecution, SweepObserver
+from bionic_core.studies.sweep_plan import DesignOptions, RunSpec, SweepPlan, plan_sweep
+from bionic_core.studies.sweep_records import Outcome, is_tracking_error
 from bionic_core.studies.tracked_run import CHECKPOINT_DIR
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.tuning import (
@@ -78,16 +80,8 @@ def plan_from_record(record: dict[str, Any], catalogue: Catalogue) -> SweepPlan:
     """The sweep plan a queue study was created from, planned again on this machine."""
     from bionic_core.studies.evaluation import config_from_dict
 
-    o = record["options"]
-
-    def names(value: Any) -> tuple[str, ...] | None:
-        return None if value is None else tuple(value)
-
-    options = DesignOptions(o["design"], names(o["reference"]), names(o["baseline"]),
-                            tuple(o["factors"]), o["sample"], o["sample_seed"],
-                            tuple(tuple(s) for s in o["sets"]))
-    return plan_sweep(config_from_dict(record["base"]), catalogue, options,
-                      seeds=record["seeds"])
+    return plan_sweep(config_from_dict(record["base"]), catalogue,
+                      DesignOptions.from_dict(record["options"]), seeds=record["seeds"])
 
 
 def _by_key(trials: Sequence[Any]) -> dict[str, list[Any]]:
@@ -105,36 +99,48 @@ def enqueue_plan(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, url: s
     The study is named after the sweep (``plan.name``). The sweep and configuration runs are
     created in MLflow now, so that workers only add seed runs below them.
     """
-    import optuna
-
-    from bionic_core.studies.sweep import _Sweep, preflight
-
     url = absolute_url(url)
     storage = open_storage(url, "--queue")
-    name = plan.name
-    attrs = study_attrs(storage, name)
+    attrs = study_attrs(storage, plan.name)
     if attrs is not None and (attrs.get(ATTR_KIND) != "queue"
                               or attrs.get(ATTR_SWEEP) != plan.sweep_id):
-        raise BionicError(f"--queue {display_url(url)}: study {name} exists and is not the "
+        raise BionicError(f"--queue {display_url(url)}: study {plan.name} exists and is not the "
                           f"queue of sweep {plan.sweep_id}")
-    sweep = _Sweep(plan, catalogue, tracker, SweepObserver(), retry_failed, CHECKPOINT_DIR)
-    sweep.device = preflight(plan, tracker)  # dataset, tracking store: fail before queuing
-    sweep.experiment_id = tracker.experiment_id(plan.experiment)
+    # Dataset, tracking store: fail before queuing.
+    sweep = SweepExecution.prepare(plan, catalogue, tracker, SweepObserver(), retry_failed,
+                                   CHECKPOINT_DIR)
+    study = _queue_study(storage, plan, tracker, new=attrs is None)
+    result = EnqueueResult(plan.name, display_url(url), plan.sweep_id)
+    sweep_run_id, _ = sweep.open_sweep_run()
+    result.sweep_run_id = sweep_run_id
+    for order, planned in enumerate(plan.configurations):
+        sweep.open_configuration_run(sweep_run_id, order, planned)
+    _enqueue_runs(study, plan, result, retry_failed)
+    # Nothing left to do (a repeated command): close the sweep's runs again, as workers do.
+    _finalize(_Queue(study, plan, tracker, sweep, {}))
+    return result
+
+
+def _queue_study(storage: Any, plan: SweepPlan, tracker: Tracker, *, new: bool) -> Any:
+    """The plan's queue study, created with what a worker needs when ``new``."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+    study = optuna.create_study(storage=storage, study_name=plan.name, direction="maximize",
                                 load_if_exists=True)
-    if attrs is None:
+    if new:
         study.set_user_attr(ATTR_KIND, "queue")
         study.set_user_attr(ATTR_EXPERIMENT, plan.experiment)
         study.set_user_attr(ATTR_SWEEP, plan.sweep_id)
         study.set_user_attr(ATTR_PLAN, _plan_record(plan))
     study.set_user_attr(ATTR_TRACKING, absolute_url(tracker.uri))
+    return study
 
-    result = EnqueueResult(name, display_url(url), plan.sweep_id)
-    sweep_run_id, _ = sweep.open_sweep_run()
-    result.sweep_run_id = sweep_run_id
-    for order, planned in enumerate(plan.configurations):
-        sweep.open_configuration_run(sweep_run_id, order, planned)
+
+def _enqueue_runs(study: Any, plan: SweepPlan, result: EnqueueResult,
+                  retry_failed: bool) -> None:
+    """Queue each run of ``plan`` whose key is not waiting, running or complete yet, unless
+    its last attempt diverged (then it is held back, but for ``retry_failed``)."""
     TrialState = _trial_state()
     existing = _by_key(study.get_trials(deepcopy=False))
     for spec in plan.runs:
@@ -146,15 +152,12 @@ def enqueue_plan(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, url: s
         last = max((t for t in trials if t.state == TrialState.FAIL), default=None,
                    key=lambda t: t.number)
         if (last is not None and not retry_failed
-                and last.user_attrs.get(OUTCOME) in ("failed", "previously-failed")):
+                and last.user_attrs.get(OUTCOME) in (Outcome.FAILED, Outcome.PREVIOUSLY_FAILED)):
             result.held_back.append(spec.key)
             continue
         study.enqueue_trial({}, user_attrs={KEY: spec.key, "configuration": spec.configuration,
                                             "seed": spec.seed, "retry_failed": retry_failed})
         result.enqueued.append(spec.key)
-    # Nothing left to do (a repeated command): close the sweep's runs again, as workers do.
-    _finalize(_Queue(study, plan, tracker, sweep, {}))
-    return result
 
 
 # ============================================================================ worker
@@ -219,7 +222,7 @@ class _Queue:
     study: Any  # optuna.Study
     plan: SweepPlan
     tracker: Tracker
-    sweep: Any  # bionic_core.sweep._Sweep
+    sweep: SweepExecution
     specs: dict[str, tuple[int, int, RunSpec]]  # key → (configuration order, index, spec)
 
 
@@ -246,8 +249,6 @@ def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str
                 device: str | None, checkpoint_dir: Path, adapter: SweepObserver) -> _Queue:
     import optuna
 
-    from bionic_core.studies.sweep import _Sweep, preflight
-
     attrs = study_attrs(storage, name) or {}
     record = dict(attrs[ATTR_PLAN])
     if device is not None:  # the device is not part of a run's identity: keys stay the same
@@ -259,9 +260,8 @@ def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str
                           "bionic version and feature plugins as the machine that queued it")
     uri = (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or attrs.get(ATTR_TRACKING))
     tracker = Tracker(uri)
-    sweep = _Sweep(plan, catalogue, tracker, adapter, False, checkpoint_dir)
-    sweep.device = preflight(plan, tracker)  # dataset and tracking store, before claiming
-    sweep.experiment_id = tracker.experiment_id(plan.experiment)
+    # Dataset and tracking store, before claiming.
+    sweep = SweepExecution.prepare(plan, catalogue, tracker, adapter, False, checkpoint_dir)
     specs = {}
     index = 0
     for order, planned in enumerate(plan.configurations):
@@ -272,21 +272,18 @@ def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str
     return _Queue(study, plan, tracker, sweep, specs)
 
 
-def _tid(trial: Any) -> int:
-    """The storage id of a FrozenTrial (what every RDBStorage call takes)."""
-    return trial._trial_id
-
-
-def _claim(storage: Any, queue: _Queue) -> Any | None:
-    """Claim the first WAITING trial (atomic WAITING → RUNNING), or None."""
+def _claim(storage: Any, queue: _Queue) -> tuple[int, Any] | None:
+    """Claim the first WAITING trial (atomic WAITING → RUNNING): its storage id (what every
+    storage call takes) and the trial, or None."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     study_id = storage.get_study_id_from_name(queue.study.study_name)
     for trial in storage.get_all_trials(study_id, deepcopy=False,
                                         states=(_trial_state().WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            if storage.set_trial_state_values(_tid(trial), state=_trial_state().RUNNING):
-                return storage.get_trial(_tid(trial))
+            if storage.set_trial_state_values(trial_id, state=_trial_state().RUNNING):
+                return trial_id, storage.get_trial(trial_id)
         except UpdateFinishedTrialError:  # finished meanwhile by someone else
             continue
     return None
@@ -321,7 +318,7 @@ def _finalize(queue: _Queue) -> None:
     trials = queue.study.get_trials(deepcopy=False)
     if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials):
         return
-    sweep, tracker = queue.sweep, queue.tracker
+    sweep = queue.sweep
     sweep_run_id, _ = sweep.open_sweep_run()
     complete = True
     for order, planned in enumerate(queue.plan.configurations):
@@ -331,10 +328,7 @@ def _finalize(queue: _Queue) -> None:
     for t in sorted(trials, key=lambda t: t.number):
         if t.user_attrs.get(OUTCOME) not in (None, "duplicate"):
             latest[t.user_attrs[KEY]] = t.user_attrs[OUTCOME]
-    counts = {f"runs_{s.replace('-', '_')}": float(sum(v == s for v in latest.values()))
-              for s in ("finished", "skipped", "failed", "error", "previously-failed")}
-    tracker.log_metrics(sweep_run_id, counts)
-    tracker.end(sweep_run_id, "FINISHED" if complete else "FAILED")
+    sweep.close_sweep_run(sweep_run_id, complete, latest.values())
 
 
 class _Adapter(SweepObserver):
@@ -348,17 +342,17 @@ class _Adapter(SweepObserver):
         self.observer.epoch_done(spec, epoch, row)
 
 
-def _retry_later(storage: Any, queue: _Queue, trial: Any, callback: Any, why: str) -> None:
+def _retry_later(storage: Any, queue: _Queue, trial_id: int, callback: Any, why: str) -> None:
     """Give the run back: this trial FAIL (with the reason) and a WAITING copy queued."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:
-        storage.set_trial_user_attr(_tid(trial), OUTCOME, "error")
-        storage.set_trial_user_attr(_tid(trial), "reason", why[:500])
-        storage.set_trial_state_values(_tid(trial), state=_trial_state().FAIL)
+        storage.set_trial_user_attr(trial_id, OUTCOME, "error")
+        storage.set_trial_user_attr(trial_id, "reason", why[:500])
+        storage.set_trial_state_values(trial_id, state=_trial_state().FAIL)
     except UpdateFinishedTrialError:  # already failed as stale (and queued) by another worker
         return
-    failed = storage.get_trial(_tid(trial))
+    failed = storage.get_trial(trial_id)
     failed.user_attrs = {k: v for k, v in failed.user_attrs.items()
                          if k not in (OUTCOME, "reason", "worker")}  # the copy starts clean
     callback(queue.study, failed)
@@ -413,43 +407,50 @@ class Worker:
                                     self.device, self.checkpoint_dir, self.adapter)
                         for name in names if name not in seen]
 
-    def _claim_any(self) -> tuple[_Queue, Any] | None:
-        return next(((q, t) for q in self.queues if (t := _claim(self.storage, q)) is not None),
+    def _claim_any(self) -> tuple[_Queue, int, Any] | None:
+        """The queue, storage id and trial of the first trial claimed, or None."""
+        return next(((q, *c) for q in self.queues if (c := _claim(self.storage, q)) is not None),
                     None)
+
+    def _fail_stale(self) -> None:
+        """Dead workers' runs: FAIL, and a WAITING copy queued."""
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for queue in self.queues:
+                optuna.storages.fail_stale_trials(queue.study)
+
+    def _running(self) -> int:
+        """How many runs of the queues are running (here or elsewhere)."""
+        running = (_trial_state().RUNNING,)
+        return sum(len(q.study.get_trials(deepcopy=False, states=running)) for q in self.queues)
 
     def run(self, *, max_runs: int | None = None, wait: bool = True,
             observer: WorkerObserver | None = None) -> list[WorkRecord]:
         """Claim and run queued runs until none is waiting (and, with ``wait``, none is running
         elsewhere either: a dead worker's run comes back after the grace period)."""
-        import optuna
-
         observer = observer or WorkerObserver()
         self.adapter.observer = observer
         observer.queue_opened([q.study.study_name for q in self.queues],
                               ", ".join(sorted({q.tracker.uri for q in self.queues})))
-        TrialState = _trial_state()
         records: list[WorkRecord] = []
         while max_runs is None or len(records) < max_runs:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for queue in self.queues:  # dead workers' runs: FAIL, a WAITING copy queued
-                    optuna.storages.fail_stale_trials(queue.study)
+            self._fail_stale()
             claimed = self._claim_any()
             if claimed is None and self.only is None:  # queues made since this one started
                 self._open_new(_queue_studies(self.storage, self.url, None))
                 claimed = self._claim_any()
             if claimed is None:
-                running = sum(len(q.study.get_trials(deepcopy=False,
-                                                     states=(TrialState.RUNNING,)))
-                              for q in self.queues)
+                running = self._running()
                 if not wait or running == 0:
                     break
                 observer.waiting(running)
                 time.sleep(min(self.heartbeat_interval, 10))
                 continue
-            queue, trial = claimed
-            with _Heartbeat(self.storage, _tid(trial), self.heartbeat_interval):
-                records.append(_run_claimed(self.storage, queue, trial, self.adapter,
+            queue, trial_id, trial = claimed
+            with _Heartbeat(self.storage, trial_id, self.heartbeat_interval):
+                records.append(_run_claimed(self.storage, queue, trial_id, trial, self.adapter,
                                             self.callback, self.me))
             observer.run_done(records[-1])
             _finalize(queue)
@@ -463,63 +464,73 @@ def work(url: str, catalogue: Catalogue, *, max_runs: int | None = None, wait: b
                                                  observer=observer)
 
 
-def _run_claimed(storage: Any, queue: _Queue, trial: Any, adapter: _Adapter, callback: Any,
-                 me: str) -> WorkRecord:
+def _close_trial(storage: Any, trial_id: int, record: WorkRecord, state: Any, outcome: str,
+                 reason: str = "", value: float | None = None) -> None:
+    """Record the outcome (on the trial and in ``record``) and set the trial's final state."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    record.outcome, record.reason = outcome, reason
+    try:
+        storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
+        if reason:
+            storage.set_trial_user_attr(trial_id, "reason", reason[:500])
+        if record.run_id:
+            storage.set_trial_user_attr(trial_id, "mlflow_run_id", record.run_id)
+        storage.set_trial_state_values(trial_id, state=state,
+                                       values=None if value is None else [value])
+    except UpdateFinishedTrialError:
+        # Failed as stale by another worker meanwhile (a heartbeat was missed): the run
+        # itself is recorded in MLflow, and its retry will find it finished there.
+        record.reason = f"{reason} (the trial was already closed as stale)".strip()
+
+
+def _run_key(storage: Any, queue: _Queue, trial_id: int, trial: Any, callback: Any,
+             me: str) -> RunOutcome:
+    """Run the trial's run key through the sweep machinery. Any exception gives the run back
+    to the queue and stops this worker."""
+    order, index, spec = queue.specs[trial.user_attrs.get(KEY, "")]
+    sweep = queue.sweep
+    sweep.retry_failed = bool(trial.user_attrs.get("retry_failed", False))
+    try:
+        sweep_run_id, _ = sweep.open_sweep_run()
+        config_run_id = sweep.open_configuration_run(sweep_run_id, order,
+                                                     queue.plan.configurations[order])
+        return sweep.run_one(spec, index, config_run_id)
+    except BaseException as exc:  # a user error, the tracking store, an interrupt:
+        why = f"{type(exc).__name__}: {exc}"  # the run goes back to the queue, this worker stops
+        _retry_later(storage, queue, trial_id, callback, f"worker {me} stopped: {why}")
+        if (isinstance(exc, Exception) and not isinstance(exc, BionicError)
+                and is_tracking_error(exc)):
+            raise BionicError(f"tracking URI {queue.tracker.uri}: {why[:300]} (the run "
+                              "went back to the queue)") from exc
+        raise
+
+
+def _run_claimed(storage: Any, queue: _Queue, trial_id: int, trial: Any, adapter: _Adapter,
+                 callback: Any, me: str) -> WorkRecord:
+    """Run a claimed trial (unless its key is unknown or another trial of the key comes
+    first) and close it: COMPLETE when its run finished or was done already, else FAIL."""
     TrialState = _trial_state()
-    trial_id = _tid(trial)
     key = trial.user_attrs.get(KEY, "")
     name = queue.study.study_name
     storage.set_trial_user_attr(trial_id, "worker", me)
     record = WorkRecord(name, trial.number, key, trial.user_attrs.get("configuration", "?"),
                         int(trial.user_attrs.get("seed", -1)), "error")
-
-    def finish(state: Any, outcome: str, reason: str = "", value: float | None = None) -> None:
-        from optuna.exceptions import UpdateFinishedTrialError
-
-        record.outcome, record.reason = outcome, reason
-        try:
-            storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
-            if reason:
-                storage.set_trial_user_attr(trial_id, "reason", reason[:500])
-            if record.run_id:
-                storage.set_trial_user_attr(trial_id, "mlflow_run_id", record.run_id)
-            storage.set_trial_state_values(trial_id, state=state,
-                                           values=None if value is None else [value])
-        except UpdateFinishedTrialError:
-            # Failed as stale by another worker meanwhile (a heartbeat was missed): the run
-            # itself is recorded in MLflow, and its retry will find it finished there.
-            record.reason = f"{reason} (the trial was already closed as stale)".strip()
-
     if key not in queue.specs:
-        finish(TrialState.FAIL, "error", f"run key {key!r} is not in the plan of {name}")
+        _close_trial(storage, trial_id, record, TrialState.FAIL, "error",
+                     f"run key {key!r} is not in the plan of {name}")
         return record
-    order, index, spec = queue.specs[key]
     if _superseded(queue, trial):
-        finish(TrialState.PRUNED, "duplicate", "another trial of this run key comes first")
+        _close_trial(storage, trial_id, record, TrialState.PRUNED, "duplicate",
+                     "another trial of this run key comes first")
         return record
-    sweep = queue.sweep
-    sweep.retry_failed = bool(trial.user_attrs.get("retry_failed", False))
     adapter.study = name
     began = time.perf_counter()
-    try:
-        sweep_run_id, _ = sweep.open_sweep_run()
-        config_run_id = sweep.open_configuration_run(sweep_run_id, order,
-                                                     queue.plan.configurations[order])
-        outcome = sweep.run_one(spec, index, config_run_id)
-    except BaseException as exc:  # a user error, the tracking store, an interrupt:
-        why = f"{type(exc).__name__}: {exc}"  # the run goes back to the queue, this worker stops
-        _retry_later(storage, queue, trial, callback, f"worker {me} stopped: {why}")
-        if isinstance(exc, Exception) and not isinstance(exc, BionicError):
-            from bionic_core.studies.sweep import _is_tracking_error
-
-            if _is_tracking_error(exc):
-                raise BionicError(f"tracking URI {queue.tracker.uri}: {why[:300]} (the run "
-                                  "went back to the queue)") from exc
-        raise
+    outcome = _run_key(storage, queue, trial_id, trial, callback, me)
     record.run_id, record.seconds = outcome.run_id, time.perf_counter() - began
-    if outcome.status in ("finished", "skipped"):
-        finish(TrialState.COMPLETE, outcome.status, outcome.reason,
-               _final_value(queue, outcome.run_id) or 0.0)
+    if outcome.ok:
+        _close_trial(storage, trial_id, record, TrialState.COMPLETE, outcome.status,
+                     outcome.reason, _final_value(queue, outcome.run_id) or 0.0)
     else:
-        finish(TrialState.FAIL, outcome.status, outcome.reason)
+        _close_trial(storage, trial_id, record, TrialState.FAIL, outcome.status, outcome.reason)
     return record

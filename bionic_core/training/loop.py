@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bionic_core.config import PRECISIONS, RunConfig
+from bionic_core.config import RunConfig, resolve_features
 from bionic_core.contract.context import RunContext
-from bionic_core.contract.errors import BionicError
 from bionic_core.contract.random_streams import make_generator
 from bionic_core.data import CLASS_NAMES, Dataset, load_dataset
 from bionic_core.host import Catalogue
@@ -26,8 +26,16 @@ from bionic_core.network.model import BionicNet, build_model, count_parameters
 from bionic_core.training.batches import DeviceSplit
 from bionic_core.training.metrics import classification_metrics
 from bionic_core.training.seeding import resolve_device, seed_everything
+from bionic_core.training.threads import intra_op_threads
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+class RunStatus(StrEnum):
+    """How a training run ended: trained to the end (or stopped early), or diverged."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
 
 
 @dataclass
@@ -36,7 +44,7 @@ class RunResult:
 
     key: str
     config: RunConfig
-    status: str  # "finished" | "failed"
+    status: RunStatus
     reason: str = ""
     device: str = "cpu"
     dataset: dict[str, Any] = field(default_factory=dict)  # name, is_demo, fingerprint, splits
@@ -114,7 +122,7 @@ def prepare(config: RunConfig, catalogue: Catalogue,
                      seed=config.seed)
     model, plan = build_model(ctx)
     model.to(device)
-    ctx.host.ordered("bionic_model_built", ctx=ctx, model=model)
+    ctx.host.call("bionic_model_built", ctx=ctx, model=model)
     return ctx, model, plan
 
 
@@ -131,24 +139,15 @@ class RunState:
     def __init__(self, config: RunConfig, catalogue: Catalogue, data: Dataset, *,
                  checkpoint: Path | None = None, on_epoch: EpochCallback | None = None,
                  device: torch.device | None = None) -> None:
-        if config.precision not in PRECISIONS:  # configs built in code skip resolve_features
-            raise BionicError(f"precision: {config.precision!r} is not one of {list(PRECISIONS)}")
+        # Configs built in code have not been through resolve_features: resolving makes the
+        # key canonical (parameter defaults, feature provenance) and checks the config.
+        config = resolve_features(config, catalogue, "run config")
         self.config, self.data = config, data
         self.checkpoint, self.on_epoch = checkpoint, on_epoch
         self.ctx, self.model, plan = prepare(config, catalogue, device)
-        self.device, host = self.ctx.device, self.ctx.host
-        self.result = RunResult(key=config.key(), config=config, status="finished",
-                                device=str(self.device), dataset=dataset_record(data),
-                                plan={"sizes": plan.sizes, "source": plan.source,
-                                      "provenance": self.ctx.provenance},
-                                n_parameters=count_parameters(self.model))
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = (host.single("bionic_optimizer", ctx=self.ctx, parameters=params)
-                          or torch.optim.Adam(params, lr=config.lr, **self.ctx.adam_options()))
-        self.scheduler = host.single("bionic_scheduler", ctx=self.ctx, optimizer=self.optimizer)
-        self.criterion = host.single("bionic_criterion", ctx=self.ctx) or nn.CrossEntropyLoss()
-        self.transforms = [t for _, t in host.ordered("bionic_batch_transform", ctx=self.ctx)]
-        self.after_step = host.implementations("bionic_after_step")
+        self.device = self.ctx.device
+        self.result = self._new_result(plan)
+        self._build_training_parts()
         self.generator = make_generator(config.seed, self.device)
         self.epoch = self.step = self.bad_epochs = 0  # epoch: epochs finished so far
         self.stopped = False
@@ -156,6 +155,26 @@ class RunState:
         self.seconds = 0.0  # training time of this run (its share, when trained with others)
         if checkpoint is not None and checkpoint.is_file():
             self._resume(checkpoint)
+
+    def _new_result(self, plan: Any) -> RunResult:
+        """The run's result before training: its key, device, data, plan and size."""
+        return RunResult(key=self.config.key(), config=self.config, status=RunStatus.FINISHED,
+                         device=str(self.device), dataset=dataset_record(self.data),
+                         plan={"sizes": plan.sizes, "source": plan.source,
+                               "provenance": self.ctx.provenance},
+                         n_parameters=count_parameters(self.model))
+
+    def _build_training_parts(self) -> None:
+        """The optimizer, scheduler, loss and batch transforms, from the features or the
+        defaults (Adam, no schedule, cross-entropy, none)."""
+        ctx, host = self.ctx, self.ctx.host
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = (host.single("bionic_optimizer", ctx=ctx, parameters=params)
+                          or torch.optim.Adam(params, lr=self.config.lr, **ctx.adam_options()))
+        self.scheduler = host.single("bionic_scheduler", ctx=ctx, optimizer=self.optimizer)
+        self.criterion = host.single("bionic_criterion", ctx=ctx) or nn.CrossEntropyLoss()
+        self.transforms = [t for _, t in host.call("bionic_batch_transform", ctx=ctx)]
+        self.has_after_step = host.has("bionic_after_step")
 
     def _resume(self, checkpoint: Path) -> None:
         saved = torch.load(checkpoint, map_location=self.device, weights_only=True)
@@ -166,6 +185,8 @@ class RunState:
         self.generator.set_state(saved["generator"].cpu())
         for name, stream in saved.get("streams", {}).items():
             self.ctx.random_stream(name).set_state(stream.cpu())
+        for feature, state in saved.get("feature_states", {}).items():
+            self.ctx.host.call_feature(feature, "bionic_restore_state", ctx=self.ctx, state=state)
         self.epoch, self.step, self.bad_epochs = saved["epoch"], saved["step"], saved["bad_epochs"]
         self.best_metric, self.best_state = saved["best_metric"], saved["best_state"]
         self.result.best_epoch, self.result.history = saved["best_epoch"], saved["history"]
@@ -175,7 +196,8 @@ class RunState:
     @property
     def done(self) -> bool:
         """Stopped early, diverged, or trained every epoch."""
-        return self.stopped or self.result.status != "finished" or self.epoch >= self.config.epochs
+        return (self.stopped or self.result.status != RunStatus.FINISHED
+                or self.epoch >= self.config.epochs)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The features' training-batch transforms, drawing from this run's generator."""
@@ -199,11 +221,10 @@ class RunState:
     def after_optimizer_step(self) -> None:
         """Count the step and call the features' after-step hooks (outside autograd)."""
         self.step += 1
-        if self.after_step:
-            args = {"ctx": self.ctx, "model": self.model, "step": self.step}
+        if self.has_after_step:
             with torch.no_grad():
-                for _, impl in self.after_step:
-                    impl.function(**{a: args[a] for a in impl.argnames})
+                self.ctx.host.call("bionic_after_step", ctx=self.ctx, model=self.model,
+                                   step=self.step)
 
     def validate(self, val: DeviceSplit) -> dict[str, Any]:
         """This run's metrics on the validation split (what :meth:`end_epoch` monitors)."""
@@ -215,46 +236,78 @@ class RunState:
         keep the best state, decide on early stopping, log the epoch's row, checkpoint and
         report. ``started`` is the ``perf_counter`` time the epoch began (for a run trained
         with others: now minus its share of the training time)."""
-        config, result = self.config, self.result
-        if not math.isfinite(train_loss):
-            result.status = "failed"
-            result.reason = f"diverged: training loss is {train_loss} in epoch {self.epoch + 1}"
+        if self._check_divergence(train_loss):
             return
         if val_metrics is None:
             val_metrics = self.validate(val)
-        monitored = val_metrics[config.monitor.removeprefix("val_")]
-        scheduler = self.scheduler
-        if scheduler is not None:
-            scheduler.step(monitored) if _is_plateau(scheduler) else scheduler.step()
+        monitored = val_metrics[self.config.monitor.removeprefix("val_")]
+        self._step_scheduler(monitored)
         self.epoch += 1
+        self._keep_best(monitored)
+        row = self._record_epoch(train_loss, val_metrics, started)
+        self.stopped = self.config.patience > 0 and self.bad_epochs >= self.config.patience
+        self._save_checkpoint()
+        if self.on_epoch is not None:
+            self.on_epoch(self.epoch, row)
+
+    def _check_divergence(self, train_loss: float) -> bool:
+        """Mark the run failed if its training loss is not finite; whether it diverged."""
+        if math.isfinite(train_loss):
+            return False
+        self.result.status = RunStatus.FAILED
+        self.result.reason = f"diverged: training loss is {train_loss} in epoch {self.epoch + 1}"
+        return True
+
+    def _step_scheduler(self, monitored: float) -> None:
+        """Step the scheduler, if any (a plateau schedule on the monitored metric)."""
+        if self.scheduler is None:
+            return
+        if _is_plateau(self.scheduler):
+            self.scheduler.step(monitored)
+        else:
+            self.scheduler.step()
+
+    def _keep_best(self, monitored: float) -> None:
+        """Keep a copy of the weights of a better epoch; otherwise count a bad one."""
         if monitored > self.best_metric:
             self.best_metric, self.best_state, self.bad_epochs = (
                 monitored, _clone_state(self.model), 0)
-            result.best_epoch = self.epoch
+            self.result.best_epoch = self.epoch
         else:
             self.bad_epochs += 1
+
+    def _record_epoch(self, train_loss: float, val_metrics: dict[str, Any],
+                      started: float) -> dict[str, float]:
+        """Count the epoch's time, append its row to the history and tell the features."""
         elapsed = time.perf_counter() - started
         self.seconds += elapsed
         row = {"epoch": self.epoch, "train_loss": train_loss,
                "val_accuracy": val_metrics["accuracy"], "val_macro_f1": val_metrics["macro_f1"],
                "epoch_time": elapsed, "lr": float(self.optimizer.param_groups[0]["lr"])}
-        result.history.append(row)
-        self.ctx.host.ordered("bionic_epoch_end", ctx=self.ctx, model=self.model,
-                              epoch=self.epoch, metrics=row)
-        self.stopped = config.patience > 0 and self.bad_epochs >= config.patience
-        if self.checkpoint is not None:  # copies: a model trained with others holds views
-            _atomic_save({"model": _clone_state(self.model),
-                          "optimizer": self.optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                          "generator": self.generator.get_state(),
-                          "streams": {n: g.get_state() for n, g in self.ctx.streams.items()},
-                          "epoch": self.epoch,
-                          "step": self.step, "bad_epochs": self.bad_epochs,
-                          "best_metric": self.best_metric, "best_state": self.best_state,
-                          "best_epoch": result.best_epoch, "history": result.history,
-                          "stopped": self.stopped}, self.checkpoint)
-        if self.on_epoch is not None:
-            self.on_epoch(self.epoch, row)
+        self.result.history.append(row)
+        self.ctx.host.call("bionic_epoch_end", ctx=self.ctx, model=self.model,
+                           epoch=self.epoch, metrics=row)
+        return row
+
+    def _save_checkpoint(self) -> None:
+        """Save everything :meth:`_resume` needs, when the run has a checkpoint file."""
+        if self.checkpoint is not None:
+            _atomic_save(self._checkpoint_state(), self.checkpoint)
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        """The checkpoint's contents: copies, since a model trained with others holds views."""
+        scheduler, result = self.scheduler, self.result
+        return {"model": _clone_state(self.model),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": self.generator.get_state(),
+                "streams": {n: g.get_state() for n, g in self.ctx.streams.items()},
+                "feature_states": dict(self.ctx.host.call("bionic_state", ctx=self.ctx)),
+                "epoch": self.epoch,
+                "step": self.step, "bad_epochs": self.bad_epochs,
+                "best_metric": self.best_metric, "best_state": self.best_state,
+                "best_epoch": result.best_epoch, "history": result.history,
+                "stopped": self.stopped}
 
     def finish(self, val: DeviceSplit) -> RunResult:
         """Restore the best epoch's weights and evaluate them on validation and test."""
@@ -289,15 +342,16 @@ def train_state(state: RunState, train: DeviceSplit, val: DeviceSplit) -> RunRes
     config, device, model = state.config, state.device, state.model
     autocast = autocast_for(config, device)
     forward = torch.compile(model) if config.compile else model
-    while not state.done:
-        started = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        for x, y in train.shuffled(config.batch_size, state.generator):
-            loss_sum += state.train_step(x, y, forward, autocast) * y.shape[0]
-        train_loss = float(loss_sum / len(train))  # the one host sync of the epoch
-        state.end_epoch(train_loss, val, started)
-    return state.finish(val)
+    with intra_op_threads(config.cpu_threads, device):
+        while not state.done:
+            started = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            for x, y in train.shuffled(config.batch_size, state.generator):
+                loss_sum += state.train_step(x, y, forward, autocast) * y.shape[0]
+            train_loss = float(loss_sum / len(train))  # the one host sync of the epoch
+            state.end_epoch(train_loss, val, started)
+        return state.finish(val)
 
 
 def train_run(

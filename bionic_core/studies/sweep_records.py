@@ -1,0 +1,83 @@
+"""How an ablation sweep is recorded in MLflow: the tags of its runs, finding them again, the
+run counts of a finished sweep, and telling a tracking-store failure from any other error.
+
+MLflow holds the hierarchy sweep (parent) → configuration → seed runs; the tags below tie them
+together, so that a rerun finds its sweep and configuration runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from bionic_core.studies.tracking import MlflowStatus, Tracker
+
+TAG_SWEEP = "bionic.sweep_id"
+TAG_DESIGN = "bionic.design"
+TAG_CONFIGURATION = "bionic.configuration"
+TAG_CONFIG_KEY = "bionic.config_key"
+TAG_STATUS = "bionic.status"  # on seed runs: finished | failed (diverged) | error (exception)
+TAG_REASON = "bionic.reason"
+PARENT = "mlflow.parentRunId"
+class Outcome(StrEnum):
+    """How a planned run of a sweep ended (see sweep_execution.RunOutcome)."""
+
+    FINISHED = "finished"  # trained to the end now
+    SKIPPED = "skipped"  # finished before: reused
+    FAILED = "failed"  # diverged (a result, recorded)
+    ERROR = "error"  # raised (a feature or the machine failed)
+    PREVIOUSLY_FAILED = "previously-failed"  # diverged before; not retried
+
+    @property
+    def ok(self) -> bool:
+        return self in (Outcome.FINISHED, Outcome.SKIPPED)
+
+
+RUN_STATUSES = tuple(Outcome)
+
+
+def is_tracking_error(exc: BaseException) -> bool:
+    """True for a failure of the tracking store (MLflow, its HTTP server), not of a run."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    return isinstance(exc, (MlflowException, RequestException))
+
+
+def search_runs(tracker: Tracker, experiment_ids: Sequence[str], filter_string: str,
+                order_by: list[str] | None = None) -> list[Any]:
+    """Every run of ``experiment_ids`` that matches ``filter_string`` (all result pages)."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = tracker.client.search_runs(list(experiment_ids), filter_string=filter_string,
+                                          max_results=1000, order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def quote(value: str) -> str:
+    """``value`` as a string literal of an MLflow filter."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def latest_run(runs: Iterable[Any]) -> Any | None:
+    """The run that started last, or None."""
+    return max(runs, key=lambda r: r.info.start_time or 0, default=None)
+
+
+def kill_runs(tracker: Tracker, runs: Iterable[Any], why: str) -> None:
+    """End ``runs`` as KILLED, with ``why`` as their reason."""
+    for run in runs:
+        tracker.set_tags(run.info.run_id, {TAG_REASON: why[:500]})
+        tracker.end(run.info.run_id, MlflowStatus.KILLED)
+
+
+def run_counts(statuses: Iterable[str]) -> dict[str, float]:
+    """The ``runs_<status>`` metrics of a sweep run: how many runs ended in each status."""
+    statuses = list(statuses)
+    return {f"runs_{s.replace('-', '_')}": float(sum(v == s for v in statuses))
+            for s in RUN_STATUSES}

@@ -1,0 +1,78 @@
+"""`bionic evaluate`: re-evaluate a logged run's model on a dataset."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from bionic_cli.console import out_console
+from bionic_cli.options import DataOpt, DeviceOpt, JsonOpt, TrackingOpt, dataset_label
+from rich.table import Table
+
+from bionic_core.contract.errors import BionicError
+from bionic_core.host import load_catalogue
+
+
+def evaluate(
+    run_id: str = typer.Argument(..., help="MLflow run id of a finished run"),
+    data: str | None = DataOpt,
+    split: str = typer.Option("auto", "--split", help="auto (the test split when the data "
+                              "has one, else every image) | train | val | test | all"),
+    device: str | None = DeviceOpt,
+    tracking_uri: str | None = TrackingOpt,
+    no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Evaluate a logged run's model on a dataset file and record the result with the run."""
+    from bionic_core.studies.evaluation import evaluate_logged_run
+    from bionic_core.studies.tracking import Tracker
+
+    if data is None:
+        raise BionicError("--data: required (a built-in dataset name, FER-2013 CSV, folder "
+                          "or .npz)")
+    report = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
+                                 catalogue=load_catalogue(), split=split,
+                                 device=device or "auto", log=not no_log)
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    out_console.print(_summary_table(run_id, report, no_log))
+    out_console.print(_per_class_table(report))
+    out_console.print(_confusion_table(report))
+
+
+def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
+    d = report["data"]
+    label = dataset_label(d["name"], d["is_demo"])
+    summary = Table(title=f"bionic evaluate {run_id} on {label}, {d['split']} "
+                          f"({d['n']} images)")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    summary.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
+    summary.add_row("macro-F1", f"{report['macro_f1']:.4f}")
+    summary.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
+    summary.add_row("features", ", ".join(report["features"]) or "none")
+    summary.add_row("logged as", "—" if no_log else f"evaluations/{report['evaluation']}.json")
+    return summary
+
+
+def _per_class_table(report: dict[str, Any]) -> Table:
+    per_class = Table(title="per class")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name, m in report["per_class"].items():
+        per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+                          str(m["support"]))
+    return per_class
+
+
+def _confusion_table(report: dict[str, Any]) -> Table:
+    names = list(report["per_class"])
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for name in names:
+        confusion.add_column(name[:5], justify="right")
+    for name, row in zip(names, report["confusion"], strict=True):
+        confusion.add_row(name, *map(str, row))
+    return confusion
