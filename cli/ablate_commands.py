@@ -29,8 +29,9 @@ from bionic_cli.queue_commands import enqueue_sweep
 from rich.table import Table
 
 from bionic_core.contract.errors import BionicError
+from bionic_core.studies.sweep_records import RUN_STATUSES
 
-STATUSES = ("finished", "skipped", "failed", "error", "previously-failed")
+STATUSES = RUN_STATUSES
 
 DesignOpt = typer.Option(
     None, "--design", help="leave-one-out | add-one-in | factorial | explicit (default: "
@@ -214,11 +215,14 @@ def _sweep_observer(progress: Any, plan: Any) -> Any:
         def epoch_done(self, spec: Any, epoch: int, row: dict[str, float]) -> None:
             progress.update(self.run_task, completed=epoch, status=epoch_status(row))
 
+        def run_note(self, spec: Any, note: str) -> None:
+            progress.console.print(note)
+
         def run_done(self, outcome: Any, index: int) -> None:
             spec = outcome.spec
             progress.update(self.sweep_task, completed=index + 1,
                             status=f"last: {spec.configuration} s{spec.seed} {outcome.status}")
-            if outcome.status not in ("finished", "skipped"):
+            if not outcome.ok:
                 progress.console.print(f"[red]{spec.configuration} seed {spec.seed}: "
                                        f"{outcome.status}: {outcome.reason}[/red]")
 
@@ -234,7 +238,7 @@ def _sweep_summary(plan: Any, result: Any, tracker: Any,
         "tracking_uri": tracker.uri, "counts": counts,
         "runs": [{"configuration": o.spec.configuration, "seed": o.spec.seed,
                   "key": o.spec.key, "status": o.status, "run_id": o.run_id,
-                  "reason": o.reason, "seconds": round(o.seconds, 3),
+                  "reason": o.reason, "feature": o.feature, "seconds": round(o.seconds, 3),
                   "resumed_from_epoch": o.resumed_from_epoch} for o in result.outcomes]}
 
 
@@ -252,10 +256,11 @@ def _print_sweep_report(plan: Any, result: Any, tracker: Any, counts: dict[str, 
 
 def _failures_table(failures: list[Any]) -> Table:
     table = Table(title="failed runs")
-    for column in ("configuration", "seed", "status", "reason", "MLflow run"):
+    for column in ("configuration", "seed", "status", "feature", "reason", "MLflow run"):
         table.add_column(column)
     for o in failures:
-        table.add_row(o.spec.configuration, str(o.spec.seed), o.status, o.reason, o.run_id)
+        table.add_row(o.spec.configuration, str(o.spec.seed), o.status, o.feature or "—",
+                      o.reason, o.run_id)
     return table
 
 

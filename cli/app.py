@@ -22,10 +22,13 @@ from bionic_cli.tune_commands import tune
 from typer.core import TyperGroup
 
 from bionic_core.contract.errors import BionicError
+from bionic_core.host import FeatureFailure
 
 
 class BionicGroup(TyperGroup):
-    """Turns a user error anywhere below into one stderr line and exit status 2."""
+    """Turns a user error anywhere below into one stderr line and exit status 2, and a feature
+    that fails while a run trains into one line naming it and exit status 1 (its traceback is
+    kept with the failed MLflow run)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -33,6 +36,9 @@ class BionicGroup(TyperGroup):
         except BionicError as exc:
             typer.echo(f"bionic: error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except FeatureFailure as exc:
+            typer.echo(f"bionic: run failed: {exc}", err=True)
+            raise typer.Exit(FeatureFailure.exit_code) from None
 
 
 app = typer.Typer(cls=BionicGroup, no_args_is_help=True, add_completion=False,

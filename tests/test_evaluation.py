@@ -28,7 +28,7 @@ def logged_run(store, catalogue):
                          hidden_sizes=(16, 16))
     result, run_id = run_tracked(config, catalogue, tracker)
     assert result.status == "finished"
-    return run_id, tracker.client.get_run(run_id).data.metrics
+    return run_id, tracker.get_run(run_id).data.metrics
 
 
 def test_config_round_trips_through_its_logged_json():
@@ -50,10 +50,10 @@ def test_evaluate_reproduces_the_logged_test_metrics_and_logs_them(store, logged
     assert report["macro_f1"] == pytest.approx(metrics["final_test_macro_f1"], abs=1e-9)
     assert len(report["confusion"]) == 7 and set(report["per_class"]) >= {"Happy", "Disgust"}
     tracker = Tracker()
-    run = tracker.client.get_run(run_id)
+    run = tracker.get_run(run_id)
     name = report["evaluation"]
     assert run.data.metrics[f"eval_{name}_accuracy"] == pytest.approx(report["accuracy"])
-    logged = {a.path for a in tracker.client.list_artifacts(run_id, "evaluations")}
+    logged = {a.path for a in tracker.list_artifacts(run_id, "evaluations")}
     assert {f"evaluations/{name}.json", f"evaluations/{name}.png"} <= logged
 
     # The same images as a plain npz file: every image of the file is evaluated.

@@ -89,3 +89,65 @@ def test_a_failing_feature_is_named_with_its_source_and_hook(catalogue, register
                                "bionic_after_step: ZeroDivisionError: division by zero")
     assert isinstance(info.value.__cause__, ZeroDivisionError)
     assert info.value.exit_code == 1
+
+
+class _EntryPoint:
+    """A stand-in for an installed distribution's ``bionic.features`` entry point."""
+
+    def __init__(self, plugin):
+        self.name, self.value, self._plugin = "exploding", "explodepkg:plugin", plugin
+        self.dist = types.SimpleNamespace(name="explodepkg", version="1.0")
+
+    def load(self):
+        return self._plugin
+
+
+@pytest.fixture
+def exploding_installed(store, monkeypatch):
+    from bionic_core import host
+
+    monkeypatch.setattr(host, "entry_points", lambda group: [_EntryPoint(Exploding())])
+    monkeypatch.delenv(host.DISABLE_ENV, raising=False)
+    from .conftest import TINY_EXPERIMENTS
+
+    (store / "exp.toml").write_text(TINY_EXPERIMENTS)
+    return store
+
+
+def test_cli_run_names_the_failing_feature_exit_1_and_keeps_the_traceback(exploding_installed):
+    from bionic_cli.app import app
+    from typer.testing import CliRunner
+
+    from bionic_core.studies.tracking import Tracker
+
+    result = CliRunner().invoke(app, ["run", "tiny", "--experiments", "exp.toml",
+                                      "--only", "exploding"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == ("bionic: run failed: feature 'exploding' (explodepkg 1.0) failed in "
+                         "bionic_after_step: ZeroDivisionError: division by zero")
+    assert "Traceback" not in result.output
+    tracker = Tracker()
+    [run] = tracker.find_runs("tiny", "attributes.status = 'FAILED'")
+    assert run.data.tags["bionic.failed_feature"] == "exploding"
+    assert run.data.tags["bionic.failed_hook"] == "bionic_after_step"
+    assert "explodepkg 1.0" in run.data.tags["bionic.feature_provenance"]
+    assert [a.path for a in tracker.list_artifacts(run.info.run_id)] == ["traceback.txt"]
+    text = open(tracker.download_artifacts(run.info.run_id, "traceback.txt",
+                                           str(exploding_installed))).read()
+    assert "ZeroDivisionError" in text and "bionic_after_step" in text
+
+
+def test_cli_ablate_names_the_failing_feature_in_the_failed_runs_table(exploding_installed):
+    from bionic_cli.app import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["ablate", "tiny", "--experiments", "exp.toml",
+                                      "--reference", "layer_norm,exploding", "--seeds", "1",
+                                      "--json"])
+    assert result.exit_code == 1, result.output
+    runs = json.loads(result.stdout)["runs"]
+    errors = [r for r in runs if r["status"] == "error"]
+    assert errors and all(r["feature"] == "exploding" for r in errors)
+    assert all("failed in bionic_after_step" in r["reason"] for r in errors)
+    assert any(r["status"] == "finished" for r in runs)  # the others still ran

@@ -231,10 +231,10 @@ def test_diverging_run_is_failed_and_the_sweep_goes_on(store, catalogue, registe
     result = run_sweep(plan, catalogue, tracker)
     assert [o.status for o in result.outcomes] == ["failed", "finished"]
     assert "diverged" in result.failures[0].reason
-    failed = tracker.client.get_run(result.failures[0].run_id)
+    failed = tracker.get_run(result.failures[0].run_id)
     assert failed.info.status == "FAILED"
     assert "diverged" in failed.data.tags["bionic.reason"]
-    sweep = tracker.client.get_run(result.sweep_run_id)
+    sweep = tracker.get_run(result.sweep_run_id)
     assert sweep.info.status == "FAILED" and sweep.data.metrics["runs_failed"] == 1
     # A rerun does not train the diverged run again, unless asked to.
     again = run_sweep(plan, catalogue, tracker)

@@ -146,13 +146,7 @@ def _sweep_info(run: Any, experiment: str) -> SweepInfo:
 
 
 def _all_experiments(tracker: Tracker) -> dict[str, str]:
-    out, token = {}, None
-    while True:
-        page = tracker.client.search_experiments(max_results=1000, page_token=token)
-        out.update({e.experiment_id: e.name for e in page})
-        token = page.token
-        if not token:
-            return out
+    return tracker.experiments()
 
 
 _IS_SWEEP = f"tags.`{TAG_KIND}` = 'sweep'"

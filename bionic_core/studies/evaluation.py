@@ -41,7 +41,7 @@ def _run(tracker: Tracker, run_id: str) -> Any:
 
     with tracker.contact():
         try:
-            return tracker.client.get_run(run_id)
+            return tracker.get_run(run_id)
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 raise BionicError(f"run {run_id}: no such MLflow run in {tracker.uri}") from None
@@ -61,7 +61,7 @@ def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
         quiet = os.environ.get(_PROGRESS_ENV)
         os.environ[_PROGRESS_ENV] = "false"  # no download progress bar on the terminal
         try:
-            local = Path(tracker.client.download_artifacts(run_id, "model", tmp))
+            local = Path(tracker.download_artifacts(run_id, "model", tmp))
         except Exception:  # noqa: BLE001 - any failure here means "no model artifact"
             local = Path(tmp) / "missing"
         finally:

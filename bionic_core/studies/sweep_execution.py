@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bionic_core.contract.errors import BionicError
-from bionic_core.host import Catalogue
+from bionic_core.host import Catalogue, FeatureFailure
 from bionic_core.studies.seed_aggregates import aggregate_metrics
 from bionic_core.studies.sweep_plan import PlannedConfiguration, RunSpec, SweepPlan, preflight
 from bionic_core.studies.sweep_records import (
@@ -36,6 +36,7 @@ from bionic_core.studies.sweep_records import (
     kill_runs,
     latest_run,
     quote,
+    refuse_other_data,
     run_counts,
     search_runs,
 )
@@ -46,6 +47,7 @@ from bionic_core.studies.tracked_run import (
     run_tracked,
 )
 from bionic_core.studies.tracking import (
+    TAG_DATA_FINGERPRINT,
     TAG_KEY,
     TAG_KIND,
     TAG_PROVENANCE,
@@ -66,6 +68,7 @@ class RunOutcome:
     reason: str = ""
     seconds: float = 0.0
     resumed_from_epoch: int = 0
+    feature: str = ""  # the feature that raised, for an error outcome
 
     @property
     def ok(self) -> bool:
@@ -123,6 +126,7 @@ class SweepExecution:
         self.checkpoint_dir = checkpoint_dir
         self.experiment_id = ""
         self.device = "cpu"
+        self.data_fingerprint = ""
 
     @classmethod
     def prepare(cls, plan: SweepPlan, catalogue: Catalogue, tracker: Tracker,
@@ -133,7 +137,15 @@ class SweepExecution:
         sweep = cls(plan, catalogue, tracker, observer, retry_failed, checkpoint_dir)
         sweep.device = preflight(plan, tracker)
         sweep.experiment_id = tracker.experiment_id(plan.experiment)
+        from bionic_core.training.loop import load_run_data  # cached: preflight loaded it
+
+        sweep.data_fingerprint = load_run_data(plan.base).fingerprint()
         return sweep
+
+    def _check_same_data(self, run: Any, what: str) -> None:
+        """Refuse to mix runs trained on other data (same path, other content) into this
+        sweep (:func:`preflight` checked already; this guards runs recorded since)."""
+        refuse_other_data(run, what, self.plan.base.dataset, self.data_fingerprint)
 
     # ------------------------------------------------------------------ parent runs
     def _common_tags(self) -> dict[str, str]:
@@ -145,16 +157,19 @@ class SweepExecution:
         found = latest_run(search_runs(self.tracker, [self.experiment_id], filter_string))
         if found is None:
             return None
-        self.tracker.client.update_run(found.info.run_id, status=MlflowStatus.RUNNING)
+        self.tracker.reopen(found.info.run_id)
         return found.info.run_id
 
     def open_sweep_run(self) -> tuple[str, bool]:
         """The sweep run's id, and whether it was found again (else it is started now)."""
         plan = self.plan
-        found = self._reopen(f"tags.`{TAG_SWEEP}` = {quote(plan.sweep_id)} and "
-                             f"tags.`{TAG_KIND}` = 'sweep'")
-        if found is not None:
-            return found, True
+        previous = latest_run(search_runs(
+            self.tracker, [self.experiment_id],
+            f"tags.`{TAG_SWEEP}` = {quote(plan.sweep_id)} and tags.`{TAG_KIND}` = 'sweep'"))
+        if previous is not None:
+            self._check_same_data(previous, f"sweep {plan.name}")
+            self.tracker.reopen(previous.info.run_id)
+            return previous.info.run_id, True
         run_id = self.tracker.start(plan.experiment, f"sweep {plan.name}",
                                     tags=self._sweep_tags(), params=self._sweep_params())
         self.tracker.log_json(run_id, "plan.json", plan.as_dict())
@@ -163,6 +178,7 @@ class SweepExecution:
     def _sweep_tags(self) -> dict[str, str]:
         plan = self.plan
         return {**self._common_tags(), TAG_KIND: "sweep", "bionic.sweep_name": plan.name,
+                TAG_DATA_FINGERPRINT: self.data_fingerprint,
                 "bionic.anchor": plan.anchor, "bionic.factors": ",".join(plan.options.factors),
                 "bionic.seeds": ",".join(map(str, plan.seeds)),
                 "bionic.n_runs": str(len(plan.runs)),
@@ -278,6 +294,8 @@ class SweepExecution:
                        checkpoint: Path) -> RunOutcome | None:
         finished = [r for r in existing if r.info.status == MlflowStatus.FINISHED]
         if finished:
+            self._check_same_data(latest_run(finished),
+                                  f"{spec.configuration} seed {spec.seed} (run key {spec.key})")
             checkpoint.unlink(missing_ok=True)  # left over when killed right after finishing
             return RunOutcome(spec, Outcome.SKIPPED, latest_run(finished).info.run_id,
                               "already finished")
@@ -330,7 +348,8 @@ class SweepExecution:
                 raise
             found = self.runs_with_key(spec.key, MlflowStatus.FAILED)
             return RunOutcome(spec, Outcome.ERROR, latest_run(found).info.run_id if found else "",
-                              failure_line(exc), time.perf_counter() - began)
+                              failure_line(exc), time.perf_counter() - began,
+                              feature=exc.feature if isinstance(exc, FeatureFailure) else "")
         return _outcome(spec, result, run_id, time.perf_counter() - began)
 
     def run_together(self, pending: list[PendingRun],

@@ -17,7 +17,8 @@ from bionic_core.config import RunConfig, resolve_features
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
 from bionic_core.studies.designs import KINDS, Configuration, Design, plan_design
-from bionic_core.studies.tracking import Tracker
+from bionic_core.studies.sweep_records import TAG_SWEEP, quote, refuse_other_data
+from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 ABLATION_KEYS = ("design", "reference", "baseline", "factors", "sample", "sample_seed", "sets")
 
@@ -244,6 +245,24 @@ def preflight(plan: SweepPlan, tracker: Tracker) -> str:
     from bionic_core.training.seeding import resolve_device
 
     device = str(resolve_device(plan.base.device))
-    load_run_data(plan.base)
-    tracker.experiment_id(plan.experiment)
+    fingerprint = load_run_data(plan.base).fingerprint()
+    experiment_id = tracker.experiment_id(plan.experiment)
+    _refuse_runs_on_other_data(plan, tracker, experiment_id, fingerprint)
     return device
+
+
+def _refuse_runs_on_other_data(plan: SweepPlan, tracker: Tracker, experiment_id: str,
+                               fingerprint: str) -> None:
+    """The stored sweep of this plan, and the finished runs it would reuse, must have been
+    trained on the data as it is now."""
+    stored = tracker.search_runs([experiment_id], f"tags.`{TAG_SWEEP}` = {quote(plan.sweep_id)}"
+                                                  f" and tags.`{TAG_KIND}` = 'sweep'")
+    for run in stored:
+        refuse_other_data(run, f"sweep {plan.name}", plan.base.dataset, fingerprint)
+    keys = {spec.key: spec for spec in plan.runs}
+    for run in tracker.search_runs([experiment_id], f"tags.`{TAG_KIND}` = 'run' and "
+                                                    "attributes.status = 'FINISHED'"):
+        spec = keys.get(run.data.tags.get(TAG_KEY, ""))
+        if spec is not None:
+            refuse_other_data(run, f"{spec.configuration} seed {spec.seed} (run key "
+                              f"{spec.key})", plan.base.dataset, fingerprint)

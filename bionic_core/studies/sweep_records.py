@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from bionic_core.studies.tracking import MlflowStatus, Tracker
+from bionic_core.contract.errors import BionicError
+from bionic_core.studies.tracking import TAG_DATA_FINGERPRINT, MlflowStatus, Tracker
 
 TAG_SWEEP = "bionic.sweep_id"
 TAG_DESIGN = "bionic.design"
@@ -48,15 +49,7 @@ def is_tracking_error(exc: BaseException) -> bool:
 def search_runs(tracker: Tracker, experiment_ids: Sequence[str], filter_string: str,
                 order_by: list[str] | None = None) -> list[Any]:
     """Every run of ``experiment_ids`` that matches ``filter_string`` (all result pages)."""
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = tracker.client.search_runs(list(experiment_ids), filter_string=filter_string,
-                                          max_results=1000, order_by=order_by, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return tracker.search_runs(list(experiment_ids), filter_string, order_by)
 
 
 def quote(value: str) -> str:
@@ -81,3 +74,15 @@ def run_counts(statuses: Iterable[str]) -> dict[str, float]:
     statuses = list(statuses)
     return {f"runs_{s.replace('-', '_')}": float(sum(v == s for v in statuses))
             for s in RUN_STATUSES}
+
+
+def refuse_other_data(run: Any, what: str, dataset: str, fingerprint: str) -> None:
+    """Raise one line when ``run`` was trained on other data than ``fingerprint`` (the same
+    path with other content): its results must not be mixed into this sweep."""
+    theirs = run.data.tags.get(TAG_DATA_FINGERPRINT)
+    if theirs and theirs != fingerprint:
+        raise BionicError(
+            f"{what} (MLflow run {run.info.run_id}) was trained on data with fingerprint "
+            f"{theirs}, but {dataset} now has fingerprint {fingerprint}: refusing to mix them "
+            "(restore the data, or record this sweep in another MLflow store or under another "
+            "experiment name)")

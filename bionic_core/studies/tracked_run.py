@@ -12,6 +12,7 @@ from bionic_core.contract.errors import error_line
 from bionic_core.data import Dataset
 from bionic_core.host import Catalogue, FeatureFailure
 from bionic_core.studies.tracking import (
+    TAG_DATA_FINGERPRINT,
     TAG_EXPERIMENT,
     TAG_KEY,
     TAG_KIND,
@@ -66,7 +67,7 @@ def start_tracked(
     tags = {TAG_KEY: config.key(), TAG_KIND: "run", "bionic.seed": str(config.seed),
             TAG_SETTINGS_KEY: config.settings_key(),
             TAG_PROVENANCE: provenance_tag(config.feature_provenance),
-            "bionic.dataset": data.name, "bionic.dataset_fingerprint": data.fingerprint(),
+            "bionic.dataset": data.name, TAG_DATA_FINGERPRINT: data.fingerprint(),
             "bionic.dataset_is_demo": str(data.is_demo),
             "bionic.features": ",".join(sorted(config.features)) or "(none)",
             **environment_tags(device), **(extra_tags or {})}
@@ -76,7 +77,7 @@ def start_tracked(
                                params=flatten_params(spec, sorted(catalogue.entries)),
                                parent_id=parent_id)
     else:
-        tracker.client.update_run(run_id, status=MlflowStatus.RUNNING)
+        tracker.reopen(run_id)
         tracker.set_tags(run_id, {**tags, TAG_EXPERIMENT: config.experiment,
                                   **({"mlflow.parentRunId": parent_id} if parent_id else {})})
 
@@ -118,7 +119,7 @@ def finish_tracked(tracker: Tracker, tracked: TrackedRun, result: RunResult) -> 
                                     for row in result.history[:result.resumed_from_epoch])
         # Epochs checkpointed before the interruption but not logged yet (or logged in an
         # earlier MLflow run) are logged now, each once.
-        logged = {m.step for m in tracker.client.get_metric_history(run_id, "train_loss")}
+        logged = {m.step for m in tracker.metric_history(run_id, "train_loss")}
         for row in result.history:
             if int(row["epoch"]) not in logged:
                 tracker.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"},

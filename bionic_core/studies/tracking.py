@@ -16,8 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bionic_core.contract.errors import BionicError, first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -34,6 +32,7 @@ class MlflowStatus(StrEnum):
 TAG_KEY = "bionic.run_key"
 TAG_EXPERIMENT = "bionic.experiment"
 TAG_KIND = "bionic.kind"  # "run" | "sweep" | "configuration" | "study" | "trial"
+TAG_DATA_FINGERPRINT = "bionic.dataset_fingerprint"  # content hash of every split's pixels
 TAG_SETTINGS_KEY = "bionic.settings_key"  # the run key without the features' provenance
 TAG_PROVENANCE = "bionic.feature_provenance"  # enabled feature=what its code is; ...
 
@@ -53,6 +52,8 @@ def git_commit() -> str | None:
 
 
 def environment_tags(device: str) -> dict[str, str]:
+    import torch  # not at the top: the CLI imports this module before it needs torch
+
     import bionic_core
 
     tags = {"bionic.version": bionic_core.__version__, "torch.version": torch.__version__,
@@ -89,8 +90,9 @@ def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict
 
 
 class Tracker:
-    """A thin MlflowClient wrapper (no global "active run" state, so sweeps and workers can
-    hold several runs at once)."""
+    """Every MLflow call bionic makes: a thin MlflowClient wrapper (no global "active run"
+    state, so sweeps and workers can hold several runs at once). Nothing else in bionic touches
+    the client."""
 
     def __init__(self, uri: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
@@ -98,7 +100,7 @@ class Tracker:
         # MLflow's own INFO lines (database creation, migrations) would bury bionic's output.
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri = tracking_uri(uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        self._client = MlflowClient(tracking_uri=self.uri)
         self._experiments: dict[str, str] = {}
 
     @contextmanager
@@ -129,9 +131,9 @@ class Tracker:
         """The MLflow experiment's id, created when missing (the first call fails fast)."""
         if name not in self._experiments:
             with self.contact():
-                found = self.client.get_experiment_by_name(name)
+                found = self._client.get_experiment_by_name(name)
                 self._experiments[name] = (found.experiment_id if found is not None
-                                           else self.client.create_experiment(name))
+                                           else self._client.create_experiment(name))
         return self._experiments[name]
 
     def start(self, experiment: str, run_name: str, *, tags: dict[str, str],
@@ -140,14 +142,14 @@ class Tracker:
         all_tags[TAG_EXPERIMENT] = experiment
         if parent_id is not None:
             all_tags["mlflow.parentRunId"] = parent_id
-        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,
+        run = self._client.create_run(self.experiment_id(experiment), run_name=run_name,
                                      tags=all_tags)
         if params:
             from mlflow.entities import Param
 
             items = [Param(k, v[:6000]) for k, v in params.items()]
             for i in range(0, len(items), 100):
-                self.client.log_batch(run.info.run_id, params=items[i:i + 100])
+                self._client.log_batch(run.info.run_id, params=items[i:i + 100])
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
@@ -157,38 +159,84 @@ class Tracker:
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
                  if isinstance(v, (int, float))]
         if items:
-            self.client.log_batch(run_id, metrics=items)
+            self._client.log_batch(run_id, metrics=items)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
+            self._client.set_tag(run_id, key, value)
 
     def log_json(self, run_id: str, name: str, obj: Any, artifact_path: str | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             path.write_text(json.dumps(obj, indent=2, default=str))
-            self.client.log_artifact(run_id, str(path), artifact_path)
+            self._client.log_artifact(run_id, str(path), artifact_path)
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         """Save ``text`` as the artifact file ``name`` of the run."""
-        self.client.log_text(run_id, text, name)
+        self._client.log_text(run_id, text, name)
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        self._client.log_artifact(run_id, str(path), artifact_path)
 
     def end(self, run_id: str, status: MlflowStatus = MlflowStatus.FINISHED) -> None:
-        self.client.set_terminated(run_id, status=status)
+        self._client.set_terminated(run_id, status=status)
+
+    def reopen(self, run_id: str) -> None:
+        """Mark an interrupted run RUNNING again (its params are write-once: only status and
+        tags change)."""
+        self._client.update_run(run_id, status=MlflowStatus.RUNNING)
+
+    def delete(self, run_id: str) -> None:
+        self._client.delete_run(run_id)
+
+    def get_run(self, run_id: str) -> Any:
+        return self._client.get_run(run_id)
+
+    def metric_history(self, run_id: str, name: str) -> list[Any]:
+        return self._client.get_metric_history(run_id, name)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        return self._client.list_artifacts(run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str, destination: str) -> str:
+        return self._client.download_artifacts(run_id, path, destination)
+
+    def search_runs(self, experiment_ids: list[str], filter_string: str,
+                    order_by: list[str] | None = None) -> list[Any]:
+        """Every run of ``experiment_ids`` that matches ``filter_string`` (all result pages)."""
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self._client.search_runs(experiment_ids, filter_string=filter_string,
+                                            max_results=1000, order_by=order_by,
+                                            page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def experiments(self) -> dict[str, str]:
+        """Every experiment of the store: id → name."""
+        out, token = {}, None
+        while True:
+            page = self._client.search_experiments(max_results=1000, page_token=token)
+            out.update({e.experiment_id: e.name for e in page})
+            token = page.token
+            if not token:
+                return out
 
     def find_runs(self, experiment: str, filter_string: str) -> list[Any]:
-        found = self.client.get_experiment_by_name(experiment)
+        found = self._client.get_experiment_by_name(experiment)
         if found is None:
             return []
-        return self.client.search_runs([found.experiment_id], filter_string=filter_string,
+        return self._client.search_runs([found.experiment_id], filter_string=filter_string,
                                        max_results=5000)
 
 
 def log_run_result(tracker: Tracker, run_id: str, result: Any) -> None:
     """Final metrics, figures, resolved config and the best model of a finished run."""
+    import torch
+
     from bionic_core.data import CLASS_NAMES
     from bionic_core.studies.figures import confusion_png, learning_curves_png
 

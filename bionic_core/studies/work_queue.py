@@ -306,7 +306,7 @@ def _superseded(queue: _Queue, trial: Any) -> bool:
 def _final_value(queue: _Queue, run_id: str) -> float | None:
     if not run_id:
         return None
-    metrics = queue.tracker.client.get_run(run_id).data.metrics
+    metrics = queue.tracker.get_run(run_id).data.metrics
     value = metrics.get("final_val_accuracy")
     return None if value is None else float(value)
 

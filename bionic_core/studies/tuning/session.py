@@ -91,9 +91,9 @@ class Tuning:
             # Another machine may have opened the same study at the same moment: keep one.
             parent_id = _find_parent(tracker, experiment, self.name, self.storage) or mine
             if parent_id != mine:
-                tracker.client.delete_run(mine)
+                tracker.delete(mine)
             return parent_id
-        tracker.client.update_run(parent_id, status=MlflowStatus.RUNNING)
+        tracker.reopen(parent_id)
         tracker.set_tags(parent_id, tags)
         return parent_id
 
