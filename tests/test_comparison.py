@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,7 +21,7 @@ from bionic_core.contract.features import Feature
 from bionic_core.contract.hookspecs import hookimpl
 from bionic_core.studies.sweep_plan import DesignOptions, plan_sweep
 from bionic_core.studies.sweep_run import run_sweep
-from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
+from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, TAG_PROVENANCE, Tracker, provenance_tag
 
 from .conftest import one_error_line, tiny_config
 
@@ -42,14 +43,18 @@ def fake_training(monkeypatch):
     """Replace training by a lookup: ``results[(features, seed)] = accuracy``; every run is
     recorded in MLflow the way run_tracked records it (tags, final metrics)."""
     results: dict[tuple[frozenset[str], int], float] = {}
-    fingerprint = {"value": "fp-demo"}
+    from bionic_core.training.loop import load_run_data
+
+    # The real fingerprint of the tiny configs' data (a sweep refuses runs of other data).
+    fingerprint = {"value": load_run_data(tiny_config()).fingerprint()}
 
     def run_tracked(config, catalogue, tracker, *, run_name, parent_id, extra_tags,
                     on_epoch, checkpoint_dir, run_id=None):
         accuracy = results[(frozenset(config.features), config.seed)]
         tags = {TAG_KEY: config.key(), TAG_KIND: "run", "bionic.dataset": "demo-small",
                 "bionic.dataset_fingerprint": fingerprint["value"],
-                "bionic.dataset_is_demo": "True", **extra_tags}
+                "bionic.dataset_is_demo": "True",
+                TAG_PROVENANCE: provenance_tag(config.feature_provenance), **extra_tags}
         run_id = tracker.start(config.experiment, run_name, tags=tags, parent_id=parent_id)
         tracker.log_metrics(run_id, {
             "final_test_accuracy": accuracy, "final_test_macro_f1": accuracy / 2,
@@ -224,3 +229,36 @@ def test_compare_refuses_other_datasets_and_unknown_targets(store, two_features,
     forced = invoke("compare", plan.sweep_id, other.sweep_id, "--force", "--format", "json")
     assert forced.exit_code == 0, forced.output
     assert "--force" in json.loads(forced.stdout)["notes"][0]
+
+
+def test_compare_refuses_runs_of_different_feature_code(store, catalogue, register_plugin,
+                                                        fake_training):
+    """The same design, once with a feature at 'pkg 1.0' and once at 'pkg 2.0': not pooled or
+    compared silently."""
+    plan, _ = leave_one_out_sweep(
+        _versioned(catalogue, register_plugin, "testpkg 1.0"), fake_training)
+    catalogue.remove("wiring_test")
+    register_plugin(feature_plugin("wiring_test", "structural"), source="testpkg 2.0")
+    catalogue.entries["wiring_test"].feature = replace(catalogue["wiring_test"],
+                                                       provenance="testpkg 2.0")
+    for seed in (0, 1, 2):
+        for features in (REF, NO_WIRING, NO_PLASTICITY):
+            fake_training.results[(features, seed)] = 0.6
+    base = sweep_config(experiment="cmp", features=REF_ORDER, seeds=(0, 1, 2))
+    newer = plan_sweep(base, catalogue, DesignOptions("leave-one-out"))
+    assert newer.sweep_id != plan.sweep_id  # the feature's code is part of every run key
+    run_sweep(newer, catalogue, Tracker())
+    one_error_line(invoke("compare", plan.sweep_id, newer.sweep_id),
+                   "different code of a feature", "wiring_test: testpkg 1.0 vs testpkg 2.0",
+                   "--force")
+    forced = invoke("compare", plan.sweep_id, newer.sweep_id, "--force", "--format", "json")
+    assert forced.exit_code == 0, forced.output
+    assert any("different feature code" in n for n in json.loads(forced.stdout)["notes"])
+
+
+def _versioned(catalogue, register_plugin, provenance):
+    register_plugin(feature_plugin("wiring_test", "structural"), source=provenance)
+    register_plugin(feature_plugin("plasticity_test", "functional"))
+    catalogue.entries["wiring_test"].feature = replace(catalogue["wiring_test"],
+                                                       provenance=provenance)
+    return catalogue

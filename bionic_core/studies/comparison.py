@@ -31,7 +31,13 @@ from bionic_core.studies.sweep_records import (
     TAG_SWEEP,
     search_runs,
 )
-from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
+from bionic_core.studies.tracking import (
+    TAG_DATA_FINGERPRINT,
+    TAG_KEY,
+    TAG_KIND,
+    TAG_PROVENANCE,
+    Tracker,
+)
 
 METRICS = ("accuracy", "macro_f1")
 
@@ -66,6 +72,7 @@ class Row:
     run_ids: list[str] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)  # metric → per seed
     datasets: set[tuple[str, str, bool]] = field(default_factory=set)  # name, fingerprint, demo
+    provenance: set[tuple[str, str]] = field(default_factory=set)  # (feature, what its code is)
     n_parameters: float | None = None
     train_seconds: float | None = None  # mean over seeds
     summaries: dict[str, Summary] = field(default_factory=dict)
@@ -228,8 +235,10 @@ def _add_seed_run(row: Row, seed: int, run: Any) -> None:
                 row.values.setdefault(f"{split_name}_{m}", []).append(
                     metrics[f"final_{split_name}_{m}"])
     row.datasets.add((tags.get("bionic.dataset", "?"),
-                      tags.get("bionic.dataset_fingerprint", "?"),
+                      tags.get(TAG_DATA_FINGERPRINT, "?"),
                       tags.get("bionic.dataset_is_demo") == "True"))
+    row.provenance |= {tuple(part.split("=", 1)) for part in
+                       tags.get(TAG_PROVENANCE, "").split("; ") if "=" in part}
 
 
 def _row(config: Any, sweep: SweepInfo, finished: dict[str, Any]) -> Row:
@@ -279,6 +288,7 @@ def _merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
                 first.planned_seeds += [s for s in row.planned_seeds
                                         if s not in first.planned_seeds]
                 first.datasets |= row.datasets
+                first.provenance |= row.provenance
                 continue
             if any(r.name == row.name for r in merged.values()):
                 row.name = f"{row.name}@{row.sweep_id[:6]}"
@@ -301,6 +311,23 @@ def _check_datasets(rows: list[Row], force: bool, notes: list[str]) -> None:
         raise BionicError(f"compare: the runs were trained on different datasets ({where}); "
                           "pass --force to compare them anyway")
     notes.append(f"--force: runs from {len(fingerprints)} different datasets are compared")
+
+
+def _check_provenance(rows: list[Row], force: bool, notes: list[str]) -> None:
+    """Refuse to compare runs whose features ran different code (a feature's version or, for
+    an editable install, its source changed between them), unless ``force``."""
+    versions: dict[str, set[str]] = {}
+    for row in rows:
+        for feature, what in row.provenance:
+            versions.setdefault(feature, set()).add(what)
+    mixed = {f: sorted(v) for f, v in sorted(versions.items()) if len(v) > 1}
+    if not mixed:
+        return
+    where = "; ".join(f"{f}: {' vs '.join(v)}" for f, v in mixed.items())
+    if not force:
+        raise BionicError(f"compare: the runs used different code of a feature ({where}); "
+                          "rerun them with one version, or pass --force to compare them anyway")
+    notes.append(f"--force: runs with different feature code are compared ({where})")
 
 
 def _split_of(rows: list[Row], metric: str) -> str:
@@ -350,6 +377,7 @@ def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy
         rows = _merge_rows([_collect_rows(tracker, s) for s in sweeps])
     notes: list[str] = []
     _check_datasets(rows, force, notes)
+    _check_provenance(rows, force, notes)
     split = _split_of(rows, metric)
     for r in rows:
         if not r.seeds:
