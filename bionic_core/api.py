@@ -4,8 +4,10 @@ The hook contract (``hookimpl``, the hook phases in :mod:`bionic_core.contract.h
 feature's metadata (``Feature``, ``Param``), the run context it receives (``RunContext``, with
 per-run storage under a ``StashKey``), the hidden-layer plan types, the network's parts a
 feature may touch (``BionicNet``, ``MaskedHiddenLayer``), the one-line user error
-(``BionicError``) and :func:`catalogue_with` to register a feature in a test. A feature keeps
-state that must survive a resume by implementing ``bionic_state`` / ``bionic_restore_state``.
+(``BionicError``), :func:`normal_like` to draw noise from a run's own stream (also inside the
+multi-model engine's batched step) and :func:`catalogue_with` to register a feature in a test.
+A feature keeps state that must survive a resume by implementing ``bionic_state`` /
+``bionic_restore_state``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature, Group, Param
 from bionic_core.contract.hookspecs import hookimpl
 from bionic_core.contract.layers import HiddenLayer, LayerPlan
+from bionic_core.contract.random_streams import normal_like
 from bionic_core.host import Catalogue, FeatureFailure, load_catalogue
 from bionic_core.network.model import BionicNet, MaskedHiddenLayer
 
 __all__ = [
     "BionicError", "BionicNet", "Catalogue", "Feature", "FeatureFailure", "Group",
     "HiddenLayer", "LayerPlan", "MaskedHiddenLayer", "Param", "RunContext", "Stash",
-    "StashKey", "catalogue_with", "hookimpl",
+    "StashKey", "catalogue_with", "hookimpl", "normal_like",
 ]
 
 

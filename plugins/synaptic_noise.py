@@ -9,10 +9,10 @@ training only (neural stochasticity; evaluation is noise-free).
   the synapse's strength. Implemented as a torch parametrization of ``weight``, so the optimizer
   and other features keep working on the underlying weights; a masked (zero) weight stays zero.
 
-ξ is standard normal from the run's private stream ``ctx.random_stream("synaptic_noise")``, so a
-run draws the same noise alone or trained beside other models. Inside the multi-model engine's
-batched (vmapped) step, where one generator cannot give each model its own draws, ξ comes from
-torch's global generator instead (independent per model; the same distribution).
+ξ is standard normal from the run's private stream ``ctx.random_stream("synaptic_noise")``
+(through ``normal_like``), so a run draws the same noise alone or trained beside other models —
+also inside the multi-model engine's batched (vmapped) step, where each model's slice is drawn
+from its own run's stream.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from bionic_core.api import BionicError, Feature, MaskedHiddenLayer, Param, hookimpl
+from bionic_core.api import BionicError, Feature, MaskedHiddenLayer, Param, hookimpl, normal_like
 
 NAME = "synaptic_noise"
 
 
 def standard_normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """ξ ~ N(0, 1) shaped like ``x``, from ``generator``; from the global generator when there
-    is none or ``x`` is a vmapped (batched) tensor, so that every model draws its own."""
-    if generator is None or torch._C._functorch.is_batchedtensor(x):
-        return torch.randn_like(x)
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    """ξ ~ N(0, 1) shaped like ``x``, from the run's ``generator`` (from torch's global
+    generator only for a module built without one)."""
+    return torch.randn_like(x) if generator is None else normal_like(x, generator)
 
 
 class ActivityNoise(nn.Module):

@@ -36,16 +36,17 @@ hook must observe, not change, activity (return None); backward hooks are not su
 that cannot be batched — different shapes or module settings, such hooks — train one by one,
 so :func:`train_many` always returns every result.
 
-Equivalence: with the same seeds, runs trained together reproduce the one-by-one runs up to
-floating-point rounding (batched kernels sum in another order). Noise drawn inside the
-forward pass: from the run's private stream (``ctx.random_stream``, as synaptic noise does), a
-per-model step draws exactly what the run draws alone, with no coordination; from torch's
-global generator (a third-party feature may), per-model steps give each run its own saved
-generator state, so it still draws what it draws alone, but such forward passes run one at a
-time, under a lock. Batched steps draw independent noise per model (vmap
-``randomness="different"``) from the global generator seeded by the group — the same
-distribution, not the same numbers. ``--no-multimodel`` (``multimodel = false``) trains every
-run alone.
+Equivalence: per-model steps (the CPU engine) reproduce the one-by-one runs exactly — each
+run computes with its config's ``cpu_threads`` alone or together — and batched steps (the GPU
+engine) up to floating-point rounding (batched kernels sum in another order). Noise drawn
+inside the forward pass from the run's private stream (``ctx.random_stream`` through
+``normal_like``, as synaptic noise does) is the run's own in both: a per-model step draws
+exactly what the run draws alone, and a batched step draws each model's slice from its own
+run's generator. Noise from torch's global generator (a third-party feature may draw it): per-model
+steps give each run its own saved generator state, so it still draws what it draws alone, but
+such forward passes run one at a time, under a lock; batched steps refuse such runs (they
+train one by one), so no run's numbers depend on its group. ``--no-multimodel``
+(``multimodel = false``) trains every run alone.
 
 The package, bottom to top: :mod:`.compatibility` (which runs can train together),
 :mod:`.model_stack` (S models as one vmapped model), :mod:`.engines` (a step for S runs,

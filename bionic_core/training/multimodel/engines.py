@@ -4,10 +4,9 @@ steps in worker threads, on a CPU)."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,9 +32,22 @@ def set_global_rng_state(state: torch.Tensor, device: torch.device) -> None:
         torch.set_rng_state(state)
 
 
-def _group_seed(states: Sequence[RunState]) -> int:
-    text = ",".join(s.config.key() for s in states)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
+def draws_global_rng(state: RunState) -> bool:
+    """Whether a training-mode forward pass of ``state``'s model draws from torch's global
+    generator (probed on a small batch; the generators are restored afterwards)."""
+    device = state.device
+    saved = global_rng_state(device)
+    streams = {name: g.get_state() for name, g in state.ctx.streams.items()}
+    was_training = state.model.training
+    state.model.train()
+    with torch.no_grad():
+        state.model(torch.full((2, 1, IMAGE_SIZE, IMAGE_SIZE), 0.5, device=device))
+    state.model.train(was_training)
+    drew = not torch.equal(global_rng_state(device), saved)
+    set_global_rng_state(saved, device)
+    for name, stream in streams.items():  # the probe's draws must not shift the run's own
+        state.ctx.streams[name].set_state(stream)
+    return drew
 
 
 class Engine:
@@ -68,9 +80,13 @@ class BatchedEngine(Engine):
         config = states[0].config
         self.autocast = autocast_for(config, states[0].device)
         self.compiled = torch.compile(self.stack.__call__) if config.compile else None
-        # Noise drawn inside the forward pass comes from torch's global generator, one draw per
-        # model (see the package docstring); seeded by the group, so a rerun draws the same.
-        torch.manual_seed(_group_seed(states))
+        # Noise comes from each run's own streams (normal_like draws each model's slice from its
+        # run's generator); a run that draws from torch's global generator cannot be batched
+        # without tying its numbers to the group, so such runs train one by one.
+        for state in states:
+            if draws_global_rng(state):
+                raise MultiModelUnsupported("a feature draws from torch's global generator in "
+                                            "the forward pass; these runs train one by one")
         self.generators = [s.generator.get_state() for s in states]
 
     def step(self, states: list[RunState], batches: Batches) -> torch.Tensor:
@@ -145,19 +161,7 @@ class ParallelEngine(Engine):
             self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bionic-model")
 
     def _draws_global_rng(self, state: RunState) -> bool:
-        """Whether a training-mode forward pass draws from the global generator."""
-        saved = global_rng_state(self.device)
-        streams = {name: g.get_state() for name, g in state.ctx.streams.items()}
-        was_training = state.model.training
-        state.model.train()
-        with torch.no_grad():
-            state.model(torch.full((2, 1, IMAGE_SIZE, IMAGE_SIZE), 0.5, device=self.device))
-        state.model.train(was_training)
-        drew = not torch.equal(global_rng_state(self.device), saved)
-        set_global_rng_state(saved, self.device)
-        for name, stream in streams.items():  # the probe's draws must not shift the run's own
-            state.ctx.streams[name].set_state(stream)
-        return drew
+        return draws_global_rng(state)
 
     def _own_rng(self, state: RunState, forward: Callable[..., Any]) -> Callable[..., Any]:
         """``forward`` run under the lock with ``state``'s own global-generator state."""

@@ -13,6 +13,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.utils import _pytree as pytree
 
+from bionic_core.contract.random_streams import stacked_streams
 from bionic_core.training.loop import RunState
 from bionic_core.training.multimodel.compatibility import MultiModelUnsupported, model_signature
 
@@ -136,6 +137,18 @@ class ModelStack:
         self._stack_buffers(models)
         self._modules = [{name: m.get_submodule(name) for name, _ in m.named_modules()}
                          for m in models]
+        self.streams = self._per_run_streams(models)
+
+    def _per_run_streams(self, models: list[nn.Module]) -> dict[int, list[torch.Generator]]:
+        """Each generator a template module holds (a copy of run 0's stream) → the matching
+        generator of every stacked run, so that noise in the batched pass is drawn per run
+        (:func:`~bionic_core.contract.random_streams.normal_like`)."""
+        streams: dict[int, list[torch.Generator]] = {}
+        for name, module in self.template.named_modules():
+            for attr, value in vars(module).items():
+                if isinstance(value, torch.Generator):
+                    streams[id(value)] = [getattr(m.get_submodule(name), attr) for m in models]
+        return streams
 
     def _stack_parameters(self, models: list[nn.Module]) -> None:
         """Stack each parameter (and a zero gradient) and make each model's a view of it."""
@@ -192,7 +205,8 @@ class ModelStack:
         """Logits ``(S, B, 7)`` of the stacked batch ``x`` ``(S, B, 1, 48, 48)``; then each
         model's forward hooks are called with its own slice of the recorded activity."""
         batched = vmap(self._forward_one, randomness="different")
-        logits, captured = batched({**self.params, **self.buffers}, x)
+        with stacked_streams(self.streams):
+            logits, captured = batched({**self.params, **self.buffers}, x)
         self._replay(captured)
         return logits
 
