@@ -9,6 +9,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,59 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads (default: torch's own choice)")
+    p.add_argument("--force", action="store_true",
+                   help="report ratios even when other processes kept the CPU busy")
     return p
+
+
+# Busier than this (the share of all cores other processes used in the second before the
+# benchmark started, or its 1-minute load average per core) and a ratio is not reported.
+BUSY_SHARE = 0.25
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(seconds: float = 1.0) -> float:
+    """The share of all cores busy over ``seconds`` while this process sleeps: what other
+    processes use (0 where /proc/stat cannot be read)."""
+    try:
+        busy0, total0 = _cpu_ticks()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_ticks()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def quiet_enough(args: argparse.Namespace) -> dict[str, Any]:
+    """How busy the machine was before the benchmark, and whether its ratios may be reported
+    (``--force`` reports them anyway, marked as taken under load)."""
+    share = busy_share()
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    busy = share > BUSY_SHARE or load > 1.0
+    return {"busy_share_before": round(share, 3), "load_per_core_before": round(load, 2),
+            "quiet": not busy, "forced": bool(busy and args.force),
+            "report": not busy or args.force}
+
+
+def gated(record: dict[str, Any], ratio_keys: tuple[str, ...],
+          load: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its ratios withheld (None, with the reason) when the machine was busy
+    and the run was not forced."""
+    record = {**record, "load": load}
+    if not load["report"]:
+        for key in ratio_keys:
+            record[key] = None
+        record["withheld"] = ("other processes kept the CPU busy (busy share "
+                              f"{load['busy_share_before']}, load/core "
+                              f"{load['load_per_core_before']}); rerun on a quiet machine or "
+                              "pass --force")
+    return record
 
 
 def setup(args: argparse.Namespace) -> Any:
