@@ -5,9 +5,10 @@ feature's metadata (``Feature``, ``Param``), the run context it receives (``RunC
 per-run storage under a ``StashKey``), the hidden-layer plan types, the network's parts a
 feature may touch (``BionicNet``, ``MaskedHiddenLayer``), the one-line user error
 (``BionicError``), :func:`normal_like` to draw noise from a run's own stream (also inside the
-multi-model engine's batched step) and :func:`catalogue_with` to register a feature in a test.
-A feature keeps state that must survive a resume by implementing ``bionic_state`` /
-``bionic_restore_state``.
+multi-model engine's batched step) and :func:`catalogue_with` to register a feature in a test
+(more test helpers in :mod:`bionic_core.testing`). A feature keeps state that must survive a
+resume by implementing ``bionic_state`` / ``bionic_restore_state``. The guide for feature
+authors is docs/writing_features.md.
 """
 
 from __future__ import annotations

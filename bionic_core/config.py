@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 import sysconfig
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,18 @@ class RunConfig:
     description: str = ""  # one line shown in listings (not part of the run key)
     dataset: str = "demo"  # (spec) built-in name, or a FER-2013 CSV / folder / npz / npz dir
     test_data: str | None = None  # (spec) a separate file/folder used as the test split
-    val_fraction: float = 0.1  # (spec) holdout of train when the data has no validation split
+    # (spec) validation = a seeded stratified val_fraction of the training images (copies of an
+    # image kept on one side) unless the data brings its own val part; never PublicTest
+    val_fraction: float = 0.1
+    val_seed: int = 0  # (spec) seed of that holdout: every run of a study sees the same split
+    dedupe: bool = False  # (spec) drop training images that are pixel copies of a test image
     features: tuple[str, ...] = ()  # (spec) enabled features
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # (spec) feature → params
     # (spec) enabled feature → what its code is (Feature.provenance), filled in with every
     # enabled feature's parameter defaults by resolve_features: a run's key covers both
     feature_provenance: dict[str, str] = field(default_factory=dict)
     # (spec) the column wiring the structural features share: cells, edges, table, seed,
-    # min_synapses, grouping (see source_arguments below); {} = shipped census + billeh2020
+    # min_synapses, grouping, ... (see source_arguments below); {} = shipped census + microns
     connectome: dict[str, Any] = field(default_factory=dict)
     hidden_sizes: tuple[int, ...] = (290, 290, 290, 290)  # (spec) used when no layer plan
     activation: str = "relu"  # (spec) relu | gelu | tanh
@@ -165,6 +170,33 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+# What the numeric settings must be: field -> (test, wording). Checked in the TOML file, for
+# `--set` and for configs built in code (resolve_features), so nonsense never starts a run.
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "epochs": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "lr": (lambda v: math.isfinite(v) and v > 0, "a positive number"),
+    "val_fraction": (lambda v: 0 < v < 1, "a fraction between 0 and 1"),
+    "val_seed": (lambda v: v >= 0, "0 or more"),
+    "patience": (lambda v: v >= 0, "0 or more (0 = never stop early)"),
+    "seed": (lambda v: v >= 0, "0 or more"),
+    "seeds": (lambda v: len(v) >= 1 and all(s >= 0 for s in v),
+              "at least one seed, each 0 or more"),
+    "hidden_sizes": (lambda v: all(s >= 1 for s in v), "layer sizes of at least 1"),
+    "cpu_threads": (lambda v: v >= 1, "at least 1"),
+    "max_models": (lambda v: v >= 0, "0 or more (0 = no limit)"),
+}
+
+
+def check_range(key: str, value: Any, where: str) -> None:
+    """Raise unless ``value`` is allowed for the config field ``key`` (see :data:`RANGES`)."""
+    rule = RANGES.get(key)
+    if rule is not None and value is not None and not rule[0](value):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise BionicError(f"{where}: {shown!r} is out of range: expected {rule[1]}")
+
+
 def build_config(raw: Mapping[str, Any], where: str, *, experiment: str = "default") -> RunConfig:
     """Build a RunConfig from one TOML table (already merged with defaults)."""
     values: dict[str, Any] = {"experiment": experiment}
@@ -175,6 +207,7 @@ def build_config(raw: Mapping[str, Any], where: str, *, experiment: str = "defau
             allowed = ", ".join(k for k in FIELDS if k not in _DERIVED)
             raise BionicError(f"{where}: unknown key '{key}' (allowed: {allowed})")
         values[key] = _check_type(value, _HINTS[key], f"{where}.{key}")
+        check_range(key, values[key], f"{where}.{key}")
     for feature, table in values.get("params", {}).items():
         if not isinstance(table, dict):
             raise BionicError(f"{where}.params.{feature}: expected a table of parameters")
@@ -194,82 +227,162 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def default_experiments_path() -> Path:
-    """``$BIONIC_EXPERIMENTS``, else ./experiments.toml, else the copy installed with bionic."""
+def shipped_experiments_path() -> Path | None:
+    """The experiments file that ships with bionic: the source tree's, else the installed copy."""
+    candidates = (Path(__file__).resolve().parents[1] / "experiments.toml",
+                  Path(sysconfig.get_path("data")) / "share" / "bionic" / "experiments.toml",
+                  Path(sys.prefix) / "share" / "bionic" / "experiments.toml")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def user_experiments_path() -> Path | None:
+    """The user's experiments file: ``$BIONIC_EXPERIMENTS``, else ./experiments.toml, else None."""
     env = os.environ.get(EXPERIMENTS_ENV)
     if env:
         return Path(env)
     local = Path.cwd() / "experiments.toml"
-    if local.is_file():
-        return local
-    source_tree = Path(__file__).resolve().parents[1] / "experiments.toml"
-    if source_tree.is_file():
-        return source_tree
-    installed = Path(sysconfig.get_path("data")) / "share" / "bionic" / "experiments.toml"
-    if installed.is_file():
-        return installed
-    return Path(sys.prefix) / "share" / "bionic" / "experiments.toml"
+    return local if local.is_file() else None
+
+
+def default_experiments_path() -> Path:
+    """The file a user's experiments are read from: the user's file, else the shipped one."""
+    return (user_experiments_path() or shipped_experiments_path()
+            or Path(sys.prefix) / "share" / "bionic" / "experiments.toml")
+
+
+def _resolve_file(value: Any, folder: Path, *, name_allowed: bool = True) -> Any:
+    """A relative path in a file means relative to the file's folder; names stay names
+    (``name_allowed``: a bare word without a suffix is a name, e.g. ``demo`` or ``billeh2020``)."""
+    if not isinstance(value, str) or Path(value).is_absolute():
+        return value
+    if name_allowed and "/" not in value and not Path(value).suffix:
+        return value
+    return str((folder / value).resolve())
+
+
+def _resolve_paths(table: Any, folder: Path) -> Any:
+    """``table`` (an experiment or [defaults]) with its file paths made absolute."""
+    if not isinstance(table, dict):
+        return table
+    out = dict(table)
+    for key in ("dataset", "test_data"):
+        if key in out:
+            out[key] = _resolve_file(out[key], folder)
+    if isinstance(out.get("connectome"), dict):
+        wiring = dict(out["connectome"])
+        for key in ("cells", "edges", "table"):  # files, except a table may be a published name
+            if key in wiring:
+                wiring[key] = _resolve_file(wiring[key], folder, name_allowed=key == "table")
+        out["connectome"] = wiring
+    return out
 
 
 @dataclass
-class ExperimentFile:
-    """The parsed ``experiments.toml``: defaults plus named experiments."""
+class ExperimentLayer:
+    """One experiments file: its [defaults] (over those of the files below it) and its named
+    experiments, with relative paths resolved against its folder."""
 
     path: Path
     defaults: dict[str, Any]
-    experiments: dict[str, dict[str, Any]]
+    experiments: dict[str, Any]
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> ExperimentFile:
-        path = Path(path) if path is not None else default_experiments_path()
-        if not path.is_file():
-            raise BionicError(f"{path}: experiments file not found")
+    def read(cls, path: Path, below: ExperimentLayer | None) -> ExperimentLayer:
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise BionicError(f"{path}: invalid TOML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BionicError(f"{path}: cannot read the experiments file: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from exc
         for key in data:
             if key not in ("defaults", "experiments"):
                 raise BionicError(f"{path}: unknown top-level key '{key}' "
                                   "(allowed: defaults, experiments)")
-        file = cls(path, data.get("defaults", {}), data.get("experiments", {}))
-        for name in file.experiments:  # validate every entry now, before any work starts
+        for key in ("defaults", "experiments"):
+            if not isinstance(data.get(key, {}), dict):
+                raise BionicError(f"{path}: {key}: expected a table")
+        defaults = _resolve_paths(data.get("defaults", {}), path.parent)
+        experiments = {name: _resolve_paths(table, path.parent)
+                       for name, table in data.get("experiments", {}).items()}
+        return cls(path, _merge(below.defaults, defaults) if below else defaults, experiments)
+
+
+@dataclass
+class ExperimentFile:
+    """The named experiments: the file shipped with bionic, and the user's file read on top of
+    it. The user's experiments may ``extends`` shipped ones and replace them by name; an
+    experiment extends the one of its own name in the file below (``extends`` = its name)."""
+
+    layers: list[ExperimentLayer]  # the shipped file first, the user's last
+
+    @property
+    def path(self) -> Path:
+        """The top file: the user's, or the shipped one when there is none."""
+        return self.layers[-1].path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> ExperimentFile:
+        """The shipped experiments with ``path`` (default: :func:`user_experiments_path`) on
+        top; every experiment is checked now, before any work starts."""
+        user = Path(path) if path is not None else user_experiments_path()
+        if user is not None and not user.is_file():
+            raise BionicError(f"{user}: experiments file not found")
+        shipped = shipped_experiments_path()
+        paths = [p for p in (shipped, user) if p is not None]
+        if len(paths) == 2 and paths[0].resolve() == paths[1].resolve():
+            paths = paths[:1]
+        if not paths:
+            raise BionicError(f"{default_experiments_path()}: experiments file not found")
+        layers: list[ExperimentLayer] = []
+        for p in paths:
+            layers.append(ExperimentLayer.read(p, layers[-1] if layers else None))
+        file = cls(layers)
+        for name in file.names():
             file.config(name)
         return file
 
     def names(self) -> list[str]:
-        return list(self.experiments)
+        return list(dict.fromkeys(n for layer in self.layers for n in layer.experiments))
 
-    def _raw(self, name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-        if name not in self.experiments:
-            known = ", ".join(self.experiments) or "none"
-            raise BionicError(f"{self.path}: unknown experiment '{name}' (known: {known})")
-        if name in seen:
-            raise BionicError(f"{self.path}: experiments.{name}: 'extends' forms a cycle")
-        table = self.experiments[name]
+    def origin(self, name: str) -> Path:
+        """The file that defines experiment ``name`` (the top-most one)."""
+        return self.layers[self._find(name, len(self.layers) - 1)].path
+
+    def _find(self, name: str, top: int) -> int:
+        """The top-most layer at or below ``top`` that defines ``name``."""
+        for index in range(top, -1, -1):
+            if name in self.layers[index].experiments:
+                return index
+        known = ", ".join(self.layers[-1].experiments) or "none"
+        below = ", ".join(n for n in self.names() if n not in self.layers[-1].experiments)
+        shipped = f"; bionic ships: {below}" if below else ""
+        raise BionicError(f"{self.path}: unknown experiment '{name}' (known: {known}){shipped}")
+
+    def _raw(self, name: str, top: int, seen: tuple[tuple[int, str], ...] = ()
+             ) -> dict[str, Any]:
+        index = self._find(name, top)
+        layer = self.layers[index]
+        where = f"{layer.path}: experiments.{name}"
+        if (index, name) in seen:
+            raise BionicError(f"{where}: 'extends' forms a cycle")
+        table = layer.experiments[name]
         if not isinstance(table, dict):
-            raise BionicError(f"{self.path}: experiments.{name}: expected a table")
+            raise BionicError(f"{where}: expected a table")
         parent = table.get("extends")
-        base = self._raw(parent, (*seen, name)) if parent else self.defaults
-        return _merge(base, table)
+        if parent is None:
+            return _merge(layer.defaults, table)
+        if not isinstance(parent, str):
+            raise BionicError(f"{where}.extends: expected the name of an experiment, got "
+                              f"{parent!r}")
+        if parent == name and not any(name in below.experiments for below in self.layers[:index]):
+            raise BionicError(f"{where}: extends itself, but no file below defines '{name}'")
+        below = index - 1 if parent == name else index
+        return _merge(self._raw(parent, below, (*seen, (index, name))), table)
 
     def config(self, name: str) -> RunConfig:
-        config = build_config(self._raw(name), f"{self.path}: experiments.{name}",
-                              experiment=name)
-        connectome = dict(config.connectome)
-        for key in ("cells", "edges", "table"):  # files, except a table may be a published name
-            value = connectome.get(key)
-            if isinstance(value, str) and (key != "table" or "/" in value or Path(value).suffix):
-                connectome[key] = str((self.path.parent / value).resolve())
-        return config.replace(dataset=self.resolve_path(config.dataset),
-                              test_data=config.test_data and self.resolve_path(config.test_data),
-                              connectome=connectome)
-
-    def resolve_path(self, value: str) -> str:
-        """A relative path in the file means relative to the file's folder; names stay names."""
-        if ("/" in value or value.endswith((".csv", ".npz"))) and not Path(value).is_absolute():
-            return str((self.path.parent / value).resolve())
-        return value
+        return build_config(self._raw(name, len(self.layers) - 1),
+                            f"{self.origin(name)}: experiments.{name}", experiment=name)
 
 
 def parse_value(text: str) -> Any:
@@ -290,9 +403,11 @@ def apply_overrides(
     epochs: int | None = None,
     device: str | None = None,
     dataset: str | None = None,
+    with_: Iterable[str] = (),
 ) -> RunConfig:
-    """Apply ``--set key=value``, ``--without``, ``--only``, ``--seed``, ``--epochs``, ``--device``,
-    ``--data``; ``key`` is a config field or ``feature.parameter``."""
+    """Apply ``--set key=value``, ``--only``, ``--with``, ``--without`` (in that order),
+    ``--seed``, ``--epochs``, ``--device``, ``--data``; ``key`` is a config field or
+    ``feature.parameter``."""
     raw = {}
     params = {k: dict(v) for k, v in config.params.items()}
     for item in sets:
@@ -310,20 +425,26 @@ def apply_overrides(
             raw[key] = value
     changes = {}
     for key, value in raw.items():
-        if key not in FIELDS or key in ("params", "features", *_DERIVED):
-            raise BionicError(f"--set {key}: unknown key (use --only/--without for features, "
-                              "FEATURE.PARAM=VALUE for parameters)")
+        if key == "features":
+            raise BionicError("--set features: features are switched with --with F, "
+                              "--without F or --only F,G")
+        if key not in FIELDS or key in ("params", *_DERIVED):
+            raise BionicError(f"--set {key}: unknown key (use --with/--without/--only for "
+                              "features, FEATURE.PARAM=VALUE for parameters)")
         changes[key] = _check_type(value, _HINTS[key], f"--set {key}")
+        check_range(key, changes[key], f"--set {key}")
     changes["params"] = params
-    features = set(config.features)
-    if only is not None:
-        features = set(only)
-    features -= set(without)
-    changes["features"] = tuple(sorted(features))
+    both = sorted(set(with_) & set(without))
+    if both:
+        raise BionicError(f"--with {both[0]} and --without {both[0]}: choose one")
+    features = set(config.features) if only is None else set(only)
+    changes["features"] = tuple(sorted((features | set(with_)) - set(without)))
     if seed is not None:
+        check_range("seed", seed, "--seed")
         changes["seed"] = seed
         changes["seeds"] = (seed,)
     if epochs is not None:
+        check_range("epochs", epochs, "--epochs")
         changes["epochs"] = epochs
     if device is not None:
         if device not in ("auto", "cpu", "cuda"):
@@ -359,8 +480,8 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
         params[name] = {**catalogue[name].defaults(), **params.get(name, {})}
     provenance = {name: catalogue[name].provenance for name in sorted(config.features)}
     check_precision(config.precision, where)
-    if config.cpu_threads < 1:
-        raise BionicError(f"{where}: cpu_threads: {config.cpu_threads} must be >= 1")
+    for key in RANGES:
+        check_range(key, getattr(config, key), f"{where}: {key}")
     if config.connectome:  # checked now, before any run starts
         source_arguments(config.connectome, f"{where}: connectome")
     return config.replace(params=params, feature_provenance=provenance)
@@ -370,8 +491,16 @@ def resolve_features(config: RunConfig, catalogue: Any, where: str) -> RunConfig
 SOURCE_KEYS: dict[str, tuple[Any, tuple[type, ...], str]] = {
     "cells": (None, (str,), "cell table file; default the shipped MICrONS v1300 census"),
     "edges": (None, (str,), "edge table file; default: sample masks from `table`"),
-    "table": ("billeh2020", (str,), "connection-probability table: billeh2020, potjans2014, file"),
+    "table": ("microns", (str,), "connection table: microns (measured cell-type rates), "
+              "billeh2020, potjans2014, v1dd, or a file"),
+    "materialization": (1300, (int,), "MICrONS version of the measured type rates: 1300, 1412 "
+                        "or 1718 (the census is v1300)"),
+    "conversion": ("poisson", (str,), "synapses per pair -> probability: poisson "
+                   "(1 - exp(-lambda)) or per_connection (lambda / 1.86)"),
+    "distance": (True, (bool,), "redistribute sampled connections by lateral soma distance"),
     "seed": (0, (int,), "seed of sampled masks (fixed, so every run seed sees the same column)"),
+    "null_seed": (0, (int,), "seed of the control masks (adjacency_mask.wiring other than "
+                  "column): vary it to draw several null samples"),
     "min_synapses": (1, (int,), "synapses an edge needs to count as a connection"),
     "grouping": (None, (dict,), "hidden layer name -> list of excitatory cell types, in order"),
 }
@@ -383,7 +512,8 @@ def source_arguments(raw: Mapping[str, Any], where: str = "connectome") -> dict[
         if key not in SOURCE_KEYS:
             raise BionicError(f"{where}: unknown key '{key}' (allowed: {', '.join(SOURCE_KEYS)})")
         types = SOURCE_KEYS[key][1]
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        if value is not None and (not isinstance(value, types)
+                                  or (isinstance(value, bool) and bool not in types)):
             raise BionicError(f"{where}.{key}: expected {types[0].__name__}, got "
                               f"{type(value).__name__} {value!r}")
         out[key] = value

@@ -6,25 +6,28 @@ import hashlib
 import importlib
 import inspect
 import json
+import logging
 import os
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pluggy
 
 from bionic_core import __version__
 from bionic_core.contract import hookspecs
 from bionic_core.contract.errors import BionicError, error_line
-from bionic_core.contract.features import Feature, validate_feature_set
+from bionic_core.contract.features import Feature, Group, validate_feature_set
 
 ENTRY_POINT_GROUP = "bionic.features"
 # Set to 1 to load only the built-in features; set STRICT to 1 to fail on a broken plugin.
 DISABLE_ENV = "BIONIC_DISABLE_PLUGINS"
 STRICT_ENV = "BIONIC_STRICT_PLUGINS"
+# A plugin that fails to load is reported here, one line each (the CLI prints them as
+# `bionic: warning: ...`; elsewhere Python's last-resort handler prints the bare line).
+log = logging.getLogger("bionic.plugins")
 
 
 def _truthy(value: str | None) -> bool:
@@ -33,10 +36,11 @@ def _truthy(value: str | None) -> bool:
 
 @dataclass
 class Entry:
-    """One available feature: its plugin object and what it declared."""
+    """One available feature: its plugin object, what it declared and the hooks it implements."""
 
     plugin: Any
     feature: Feature
+    hooks: tuple[str, ...] = ()
 
 
 def _source_hash(plugin: Any) -> str:
@@ -69,18 +73,24 @@ def plugin_provenance(plugin: Any, source: str, dist: Any = None) -> str:
     return f"{base}+src.{_source_hash(plugin)}"
 
 
-def describe_plugin(plugin: Any, source: str, dist: Any = None) -> Feature:
-    """Ask a plugin object for its :class:`Feature` (via a throw-away manager, so that the
-    hookimpl is validated against the contract exactly as it will be in a run)."""
+def describe_plugin(plugin: Any, source: str, dist: Any = None) -> Entry:
+    """Ask a plugin object for its :class:`Feature` and the hooks it implements (via a
+    throw-away manager, so that the hookimpls are validated against the contract exactly as
+    they will be in a run)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(plugin)
     results = [r for r in pm.hook.bionic_feature() if r is not None]
     if len(results) != 1 or not isinstance(results[0], Feature):
         raise TypeError("bionic_feature() must return exactly one bionic_core.features.Feature")
+    if results[0].group not in get_args(Group):
+        raise TypeError(f"feature '{results[0].name}': group {results[0].group!r} is not one of "
+                        f"{', '.join(get_args(Group))}")
     pm.check_pending()
-    return replace(results[0], source=source,
-                   provenance=plugin_provenance(plugin, source, dist))
+    feature = replace(results[0], source=source,
+                      provenance=plugin_provenance(plugin, source, dist))
+    hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or () if h.name != "bionic_feature")
+    return Entry(plugin, feature, tuple(hooks))
 
 
 class Catalogue:
@@ -88,13 +98,18 @@ class Catalogue:
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        # Third-party plugins that failed to load, one line each (see load_third_party).
+        self.problems: list[str] = []
+        # Set when $BIONIC_DISABLE_PLUGINS kept the third-party plugins out, so that "unknown
+        # feature" can say so: the switch as set, and the installed plugins' names.
+        self.switched_off: tuple[str, list[str]] | None = None
 
     def add(self, plugin: Any, source: str = "builtin", dist: Any = None) -> Feature:
-        feature = describe_plugin(plugin, source, dist)
-        if feature.name in self.entries:
-            raise ValueError(f"feature '{feature.name}' is already registered")
-        self.entries[feature.name] = Entry(plugin, feature)
-        return feature
+        entry = describe_plugin(plugin, source, dist)
+        if entry.feature.name in self.entries:
+            raise ValueError(f"feature '{entry.feature.name}' is already registered")
+        self.entries[entry.feature.name] = entry
+        return entry.feature
 
     def remove(self, name: str) -> None:
         self.entries.pop(name, None)
@@ -112,7 +127,15 @@ class Catalogue:
         unknown = [n for n in names if n not in self.entries]
         if unknown:
             known = ", ".join(sorted(self.entries))
-            raise BionicError(f"{where}: unknown feature '{unknown[0]}' (known: {known})")
+            raise BionicError(f"{where}: unknown feature '{unknown[0]}' (known: {known})"
+                              f"{self._switched_off_note()}")
+
+    def _switched_off_note(self) -> str:
+        if self.switched_off is None:
+            return ""
+        switch, installed = self.switched_off
+        return (f"; third-party plugins are switched off by {switch} (installed but not "
+                f"loaded: {', '.join(installed) or 'none'})")
 
     def validate(self, enabled: Iterable[str], where: str) -> None:
         """Raise BionicError naming ``where`` unless the feature set is consistent."""
@@ -138,7 +161,9 @@ def load_builtin(catalogue: Catalogue) -> None:
 
 
 def load_third_party(catalogue: Catalogue, *, strict: bool) -> list[str]:
-    """Load each ``bionic.features`` entry point on its own; return warnings for broken ones."""
+    """Load each ``bionic.features`` entry point on its own. A broken one is skipped with one
+    line — ``feature plugin 'x' (pkg 0.1) not loaded: ModuleNotFoundError: ...`` — logged on
+    :data:`log` and kept in ``catalogue.problems`` (returned); ``strict`` raises it instead."""
     problems: list[str] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
@@ -146,13 +171,18 @@ def load_third_party(catalogue: Catalogue, *, strict: bool) -> list[str]:
         try:
             catalogue.add(ep.load(), source=source, dist=dist)
         except Exception as exc:  # a broken plugin must not take the host down
-            message = (f"feature plugin '{ep.name}' ({ep.value}, from {source}) was not loaded: "
-                       f"{type(exc).__name__}: {exc}")
+            message = f"feature plugin '{ep.name}' ({source}) not loaded: {error_line(exc)}"
             if strict:
                 raise BionicError(message) from exc
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            log.warning(message)
             problems.append(message)
+    catalogue.problems.extend(problems)
     return problems
+
+
+def installed_plugin_names() -> list[str]:
+    """The names of the installed ``bionic.features`` entry points, without loading them."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def load_catalogue(*, third_party: bool | None = None, strict: bool | None = None) -> Catalogue:
@@ -160,11 +190,14 @@ def load_catalogue(*, third_party: bool | None = None, strict: bool | None = Non
 
     ``third_party`` defaults to "not $BIONIC_DISABLE_PLUGINS"; ``strict`` to $BIONIC_STRICT_PLUGINS.
     """
+    catalogue = Catalogue()
     if third_party is None:
         third_party = not _truthy(os.environ.get(DISABLE_ENV))
+        if not third_party:
+            catalogue.switched_off = (f"{DISABLE_ENV}={os.environ[DISABLE_ENV]}",
+                                      installed_plugin_names())
     if strict is None:
         strict = _truthy(os.environ.get(STRICT_ENV))
-    catalogue = Catalogue()
     load_builtin(catalogue)
     if third_party:
         load_third_party(catalogue, strict=strict)

@@ -1,5 +1,5 @@
 """`python -m bionic_cli` runs the `bionic` command."""
 
-from bionic_cli.app import main
+from bionic_cli.launch import main
 
 main()

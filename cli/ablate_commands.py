@@ -9,22 +9,28 @@ from typing import Any
 import typer
 from bionic_cli.compare_commands import print_comparison
 from bionic_cli.console import err_console, out_console, print_wide
+from bionic_cli.fraction_tables import print_fraction
 from bionic_cli.options import (
     CompileOpt,
     DataOpt,
     DeviceOpt,
     EpochsOpt,
+    ExperimentArg,
     ExperimentsOpt,
     JsonOpt,
     PrecisionOpt,
+    QuietOpt,
     SetOpt,
     TrackingOpt,
-    epoch_progress,
-    epoch_status,
+    WithOpt,
+    WithoutOpt,
+    count,
     load_config,
+    number_range,
     runtime_sets,
-    start_run_task,
 )
+from bionic_cli.progress import Board
+from bionic_cli.progress_observers import sweep_observer
 from bionic_cli.queue_commands import enqueue_sweep
 from rich.table import Table
 
@@ -34,16 +40,21 @@ from bionic_core.studies.sweep_records import RUN_STATUSES
 STATUSES = RUN_STATUSES
 
 DesignOpt = typer.Option(
-    None, "--design", help="leave-one-out | add-one-in | factorial | explicit (default: "
-    "the experiment's [ablation] table, else leave-one-out)")
+    None, "--design", help="leave-one-out | add-one-in | factorial | fractional | explicit "
+    "(default: "
+    "the experiment's \\[ablation] table, else leave-one-out)")
 FactorsOpt = typer.Option(
     None, "--factors", help="features of a factorial (default: the reference's) or of "
     "add-one-in, comma-separated")
 SampleOpt = typer.Option(
-    None, "--sample", help="factorial: a seeded random N of the 2^k configurations")
+    None, "--sample", help="factorial: a seeded random N of the 2^k configurations "
+    "(at least 1)", callback=number_range(1))
+ResolutionOpt = typer.Option(
+    None, "--resolution", help="fractional: 5 (default; every main effect and two-factor "
+    "interaction estimable), 4 or 3 — the fewest configurations with that resolution")
 ReferenceOpt = typer.Option(
     None, "--reference", help="the reference feature set, comma-separated (default: the "
-    "experiment's features)")
+    "experiment's features, with --with/--without applied)")
 BaselineOpt = typer.Option(
     None, "--baseline", help="the baseline feature set, comma-separated ('none' = no "
     "feature)")
@@ -51,8 +62,8 @@ ConfigurationOpt = typer.Option(
     [], "--configuration", help="explicit design: one feature set, comma-separated "
     "('none' = no feature); repeatable")
 SeedsOpt = typer.Option(
-    None, "--seeds", help="seeds 0..N-1 for every configuration (default: the "
-    "experiment's seeds)")
+    None, "--seeds", help="seeds 0..N-1 for every configuration (at least 1; default: the "
+    "experiment's seeds)", callback=number_range(1))
 DryRunOpt = typer.Option(False, "--dry-run", help="print the plan, train nothing")
 MultimodelOpt = typer.Option(
     True, "--multimodel/--no-multimodel", help="train the runs whose networks share a "
@@ -68,16 +79,19 @@ EnqueueOpt = typer.Option(
 
 
 def ablate(
-    experiment: str = typer.Argument(..., help="experiment name in experiments.toml"),
+    experiment: str = ExperimentArg,
     design: str | None = DesignOpt,
     factors: str | None = FactorsOpt,
     sample: int | None = SampleOpt,
+    resolution: int | None = ResolutionOpt,
     reference: str | None = ReferenceOpt,
     baseline: str | None = BaselineOpt,
     configuration: list[str] = ConfigurationOpt,
     seeds: int | None = SeedsOpt,
     epochs: int | None = EpochsOpt,
     set_: list[str] = SetOpt,
+    with_: list[str] = WithOpt,
+    without: list[str] = WithoutOpt,
     data: str | None = DataOpt,
     device: str | None = DeviceOpt,
     experiments: Path | None = ExperimentsOpt,
@@ -90,29 +104,35 @@ def ablate(
     no_compare: bool = NoCompareOpt,
     queue: str | None = EnqueueOpt,
     as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Run an ablation sweep of EXPERIMENT (configurations × seeds), resuming a previous one.
 
     Rerunning the same command skips finished runs and continues an interrupted one.
+    `--with F` / `--without F` change the experiment's features (the reference) first.
     """
-    if seeds is not None and seeds < 1:
-        raise BionicError(f"--seeds {seeds}: expected at least 1")
-    config, catalogue = load_config(experiment, experiments,
-                                    sets=[*set_, *runtime_sets(compile_, precision)],
-                                    without=[], only=None, seed=None, epochs=epochs,
-                                    device=device, data=data)
-    if not multimodel:
-        config = config.replace(multimodel=False)
-    plan = _plan(config, catalogue, experiment, design=design, factors=factors, sample=sample,
-                 reference=reference, baseline=baseline, configuration=configuration,
-                 seeds=seeds)
-    if dry_run:
+    with Board(quiet=quiet or dry_run) as board:
+        board.phase(f"loading experiment {experiment} and its features …")
+        config, catalogue = load_config(experiment, experiments,
+                                        sets=[*set_, *runtime_sets(compile_, precision)],
+                                        without=without, only=None, seed=None, epochs=epochs,
+                                        device=device, data=data, with_=with_)
+        if not multimodel:
+            config = config.replace(multimodel=False)
+        plan = _plan(config, catalogue, experiment, design=design, factors=factors,
+                     sample=sample, resolution=resolution, reference=reference,
+                     baseline=baseline,
+                     configuration=configuration, seeds=seeds)
+        if queue is not None and not dry_run:
+            board.phase(f"queueing {len(plan.runs)} runs …")
+            enqueue_sweep(plan, catalogue, tracking_uri, queue, retry_failed, as_json)
+            return
+        result = None if dry_run else _run_sweep(plan, catalogue, tracking_uri, board,
+                                                 retry_failed=retry_failed)
+    if result is None:
         _show_plan(plan, as_json)
-    elif queue is not None:
-        enqueue_sweep(plan, catalogue, tracking_uri, queue, retry_failed, as_json)
     else:
-        _run_and_report(plan, catalogue, tracking_uri, retry_failed=retry_failed,
-                        as_json=as_json, compare=not no_compare)
+        _report(plan, result, as_json=as_json, compare=not no_compare, quiet=quiet)
 
 
 # ---------------------------------------------------------------- the plan
@@ -127,7 +147,8 @@ def _feature_list(text: str | None) -> tuple[str, ...] | None:
 
 def _plan(config: Any, catalogue: Any, experiment: str, *, design: str | None,
           factors: str | None, sample: int | None, reference: str | None,
-          baseline: str | None, configuration: list[str], seeds: int | None) -> Any:
+          baseline: str | None, configuration: list[str], seeds: int | None,
+          resolution: int | None = None) -> Any:
     """The sweep plan of the design the options (or the experiment's [ablation] table) ask."""
     from bionic_core.studies.sweep_plan import design_options, plan_sweep
 
@@ -136,7 +157,7 @@ def _plan(config: Any, catalogue: Any, experiment: str, *, design: str | None,
     options = design_options(
         config.ablation, f"experiments.{experiment}.ablation", kind=design,
         reference=_feature_list(reference), baseline=_feature_list(baseline),
-        factors=_feature_list(factors), sample=sample,
+        factors=_feature_list(factors), sample=sample, resolution=resolution,
         sets=tuple(_feature_list(c) or () for c in configuration) or None)
     return plan_sweep(config, catalogue, options,
                       seeds=range(seeds) if seeds is not None else None)
@@ -148,6 +169,8 @@ def _show_plan(plan: Any, as_json: bool) -> None:
         typer.echo(json.dumps(plan.as_dict()))
         return
     print_wide(_plan_table(plan))
+    if plan.design.fraction is not None:
+        print_fraction(plan.design.fraction_record())
     dropped = _dropped_table(plan)
     if dropped is not None:
         print_wide(dropped)
@@ -155,8 +178,9 @@ def _show_plan(plan: Any, as_json: bool) -> None:
 
 def _plan_table(plan: Any) -> Table:
     table = Table(title=f"ablation plan {plan.name}: {plan.design.kind}, "
-                        f"{len(plan.configurations)} configurations × {len(plan.seeds)} seeds "
-                        f"= {len(plan.runs)} runs (sweep id {plan.sweep_id})")
+                        f"{count(len(plan.configurations), 'configuration')} × "
+                        f"{count(len(plan.seeds), 'seed')} = {count(len(plan.runs), 'run')} "
+                        f"(sweep id {plan.sweep_id})")
     for column in ("configuration", "features", "group", "seed", "key"):
         table.add_column(column)
     for planned in plan.configurations:
@@ -179,54 +203,34 @@ def _dropped_table(plan: Any) -> Table | None:
 
 
 # ---------------------------------------------------------------- the sweep
-def _run_and_report(plan: Any, catalogue: Any, tracking_uri: str | None, *,
-                    retry_failed: bool, as_json: bool, compare: bool) -> None:
-    """Run the plan's runs here, report them; exit status 1 when a run failed."""
+def _run_sweep(plan: Any, catalogue: Any, tracking_uri: str | None, board: Board, *,
+               retry_failed: bool) -> tuple[Any, Any]:
+    """Run the plan's runs here on ``board``; the sweep's result and the tracker."""
     from bionic_core.studies.sweep_plan import preflight
     from bionic_core.studies.sweep_run import run_sweep
     from bionic_core.studies.tracking import Tracker
 
     tracker = Tracker(tracking_uri)
+    board.phase(f"loading data {plan.base.dataset} and opening MLflow {tracker.uri} …")
     preflight(plan, tracker)
-    with epoch_progress(len(plan.runs), plan.name) as progress:
-        result = run_sweep(plan, catalogue, tracker, observer=_sweep_observer(progress, plan),
-                           retry_failed=retry_failed)
+    board.start_sweep(f"sweep {plan.name}", len(plan.runs))
+    board.phase("")
+    result = run_sweep(plan, catalogue, tracker, observer=sweep_observer(board),
+                       retry_failed=retry_failed)
+    return result, tracker
+
+
+def _report(plan: Any, run: tuple[Any, Any], *, as_json: bool, compare: bool,
+            quiet: bool) -> None:
+    """The sweep's JSON document or its report; exit status 1 when a run failed."""
+    result, tracker = run
     counts = {s: sum(o.status == s for o in result.outcomes) for s in STATUSES}
     if as_json:
         typer.echo(json.dumps(_sweep_summary(plan, result, tracker, counts)))
     else:
-        _print_sweep_report(plan, result, tracker, counts, compare=compare)
+        _print_sweep_report(plan, result, tracker, counts, compare=compare, quiet=quiet)
     if result.failures:
         raise typer.Exit(1)
-
-
-def _sweep_observer(progress: Any, plan: Any) -> Any:
-    from bionic_core.studies.sweep_execution import SweepObserver
-
-    class RichObserver(SweepObserver):
-        def __init__(self) -> None:
-            self.sweep_task = progress.add_task(f"sweep {plan.name}", total=len(plan.runs),
-                                                status="")
-            self.run_task = progress.add_task("run", total=plan.base.epochs, status="")
-
-        def run_started(self, spec: Any, index: int, resumed_from: int | None) -> None:
-            start_run_task(progress, self.run_task, spec, resumed_from)
-
-        def epoch_done(self, spec: Any, epoch: int, row: dict[str, float]) -> None:
-            progress.update(self.run_task, completed=epoch, status=epoch_status(row))
-
-        def run_note(self, spec: Any, note: str) -> None:
-            progress.console.print(note)
-
-        def run_done(self, outcome: Any, index: int) -> None:
-            spec = outcome.spec
-            progress.update(self.sweep_task, completed=index + 1,
-                            status=f"last: {spec.configuration} s{spec.seed} {outcome.status}")
-            if not outcome.ok:
-                progress.console.print(f"[red]{spec.configuration} seed {spec.seed}: "
-                                       f"{outcome.status}: {outcome.reason}[/red]")
-
-    return RichObserver()
 
 
 def _sweep_summary(plan: Any, result: Any, tracker: Any,
@@ -243,15 +247,28 @@ def _sweep_summary(plan: Any, result: Any, tracker: Any,
 
 
 def _print_sweep_report(plan: Any, result: Any, tracker: Any, counts: dict[str, int], *,
-                        compare: bool) -> None:
-    """The counts, the failed runs and (unless ``compare`` is false) the comparison table."""
-    done = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    err_console.print(f"sweep {plan.name} (id {plan.sweep_id}): {done}; "
-                      f"MLflow run {result.sweep_run_id} in {tracker.uri}")
+                        compare: bool, quiet: bool) -> None:
+    """The counts and where to see them in MLflow (unless ``quiet``), the failed runs and
+    (unless ``compare`` is false) the comparison table."""
+    if not quiet:
+        done = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        err_console.print(f"sweep {plan.name} (id {plan.sweep_id}): {done}; "
+                          f"MLflow run {result.sweep_run_id} in {tracker.uri}", soft_wrap=True)
+        page = tracker.runs_page(tracker.experiment_id(plan.experiment), result.sweep_run_id)
+        err_console.print(f"the comparison is on that run in MLflow: {ui_address(tracker.uri)}"
+                          f"{page}", soft_wrap=True, highlight=False)
     if result.failures:
         out_console.print(_failures_table(result.failures))
     if compare:
         _print_sweep_comparison(tracker, plan.sweep_id)
+
+
+def ui_address(uri: str) -> str:
+    """The address of the MLflow UI of tracking store ``uri`` (a local store: after
+    ``mlflow ui --backend-store-uri URI``, on its default port)."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/") + "/"
+    return f"(mlflow ui --backend-store-uri {uri}) http://127.0.0.1:5000/"
 
 
 def _failures_table(failures: list[Any]) -> Table:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-from bionic_cli.console import out_console
+from bionic_cli.console import out_console, print_wide
 from bionic_cli.options import ExperimentsOpt, JsonOpt
 from rich.table import Table
 
@@ -18,19 +18,24 @@ plugins_app = typer.Typer(no_args_is_help=True, help="Feature plugins.")
 
 @plugins_app.command("list")
 def plugins_list(as_json: bool = JsonOpt) -> None:
-    """Every available feature with its group, source, relations and parameters."""
-    features = load_catalogue().features()
+    """Every available feature with its group, source, relations, order (where features act
+    in the same phase, lower runs first), what it touches, and its parameters."""
+    catalogue = load_catalogue()
+    entries = [catalogue.entries[name] for name in catalogue.features()]
     if as_json:
-        typer.echo(json.dumps([f.as_dict() for f in features.values()]))
+        typer.echo(json.dumps([{**e.feature.as_dict(), "hooks": list(e.hooks)}
+                               for e in entries]))
         return
     table = Table(title="bionic features")
-    for column in ("name", "group", "source", "requires", "conflicts", "parameters"):
+    for column in ("name", "group", "source", "requires", "conflicts", "order", "touches",
+                   "parameters"):
         table.add_column(column)
-    for f in features.values():
+    for f in (e.feature for e in entries):
         params = ", ".join(f"{p.name}={p.default!r}" for p in f.params)
         table.add_row(f.name, f.group, f.source, ", ".join(f.requires) or "—",
-                      ", ".join(f.conflicts) or "—", params or "—")
-    out_console.print(table)
+                      ", ".join(f.conflicts) or "—", str(f.order), ", ".join(f.touches) or "—",
+                      params or "—")
+    print_wide(table)
 
 
 def experiments_list(experiments: Path | None = ExperimentsOpt, as_json: bool = JsonOpt) -> None:

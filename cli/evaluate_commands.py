@@ -17,38 +17,51 @@ from bionic_core.host import load_catalogue
 def evaluate(
     run_id: str = typer.Argument(..., help="MLflow run id of a finished run"),
     data: str | None = DataOpt,
-    split: str = typer.Option("auto", "--split", help="auto (the test split when the data "
-                              "has one, else every image) | train | val | test | all"),
+    split: str = typer.Option(
+        "auto", "--split", help="auto (each test split of the data, evaluated one by one; a "
+        "file without one is evaluated whole) | train | val (rebuilt with the run's own "
+        "holdout settings) | test_public | test_private | test | all (every image)"),
+    allow_train_overlap: bool = typer.Option(
+        False, "--allow-train-overlap", help="evaluate even images that are pixel copies of "
+        "the run's training images (refused otherwise)"),
     device: str | None = DeviceOpt,
     tracking_uri: str | None = TrackingOpt,
     no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Evaluate a logged run's model on a dataset file and record the result with the run."""
+    """Evaluate a logged run's model on the split(s) of a dataset you name and record each
+    result with the run. Data holding the run's training images is refused (exit 2) unless
+    --allow-train-overlap."""
     from bionic_core.studies.evaluation import evaluate_logged_run
     from bionic_core.studies.tracking import Tracker
 
     if data is None:
         raise BionicError("--data: required (a built-in dataset name, FER-2013 CSV, folder "
                           "or .npz)")
-    report = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
-                                 catalogue=load_catalogue(), split=split,
-                                 device=device or "auto", log=not no_log)
+    reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
+                                  catalogue=load_catalogue(), split=split,
+                                  device=device or "auto", log=not no_log,
+                                  allow_train_overlap=allow_train_overlap)
     if as_json:
-        typer.echo(json.dumps(report, default=str))
+        typer.echo(json.dumps(reports, default=str))
         return
-    out_console.print(_summary_table(run_id, report, no_log))
-    out_console.print(_per_class_table(report))
-    out_console.print(_confusion_table(report))
+    for report in reports:
+        out_console.print(_summary_table(run_id, report, no_log))
+        out_console.print(_per_class_table(report))
+        out_console.print(_confusion_table(report))
 
 
 def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
     d = report["data"]
     label = dataset_label(d["name"], d["is_demo"])
-    summary = Table(title=f"bionic evaluate {run_id} on {label}, {d['split']} "
+    summary = Table(title=f"bionic evaluate {run_id} on {label}, split {d['split']} "
                           f"({d['n']} images)")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
+    summary.add_row("split", f"{d['split']}: {d['origin']}")
+    if d["trained_on"]:
+        summary.add_row("trained on", f"{d['trained_on']} of {d['n']} images are pixel copies "
+                                      "of training images (--allow-train-overlap)")
     summary.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
     summary.add_row("macro-F1", f"{report['macro_f1']:.4f}")
     summary.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
@@ -58,18 +71,20 @@ def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
 
 
 def _per_class_table(report: dict[str, Any]) -> Table:
-    per_class = Table(title="per class")
+    per_class = Table(title=f"per class, split {report['data']['split']}")
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for name, m in report["per_class"].items():
-        per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+        precision = "n/a" if m["precision"] is None else f"{m['precision']:.3f}"  # never predicted
+        per_class.add_row(name, precision, f"{m['recall']:.3f}", f"{m['f1']:.3f}",
                           str(m["support"]))
     return per_class
 
 
 def _confusion_table(report: dict[str, Any]) -> Table:
     names = list(report["per_class"])
-    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion = Table(title=f"confusion matrix, split {report['data']['split']} (rows: true, "
+                            "columns: predicted)")
     confusion.add_column("")
     for name in names:
         confusion.add_column(name[:5], justify="right")

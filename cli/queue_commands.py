@@ -8,10 +8,11 @@ from typing import Any
 
 import typer
 from bionic_cli.console import err_console, out_console
-from bionic_cli.options import DeviceOpt, JsonOpt, epoch_progress, epoch_status, start_run_task
+from bionic_cli.options import DeviceOpt, JsonOpt, QuietOpt, number_range
+from bionic_cli.progress import Board
+from bionic_cli.progress_observers import worker_observer
 from rich.table import Table
 
-from bionic_core.contract.errors import BionicError
 from bionic_core.host import load_catalogue
 
 
@@ -50,17 +51,20 @@ StudyOpt = typer.Option(None, "--study", help="work on this queue only "
 WorkerTrackingOpt = typer.Option(
     None, "--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else "
     "the one the queue was made with)")
-MaxRunsOpt = typer.Option(None, "--max-runs", help="stop after this many runs")
+MaxRunsOpt = typer.Option(None, "--max-runs", help="stop after this many runs (at least 1)",
+                          callback=number_range(1))
 NoWaitOpt = typer.Option(False, "--no-wait", help="stop when nothing is waiting, "
                          "even if other workers still run (default: wait, to take "
                          "over the runs of workers that die)")
 HeartbeatOpt = typer.Option(60, "--heartbeat-interval",
-                            help="seconds between heartbeats of a run")
+                            help="seconds between heartbeats of a run (at least 1)",
+                            callback=number_range(1))
 GracePeriodOpt = typer.Option(
     None, "--grace-period", help="seconds without heartbeat before a run counts as dead "
-    "and is queued again (default: twice the heartbeat interval)")
+    "and is queued again (at least 1; default: twice the heartbeat interval)",
+    callback=number_range(1))
 MaxRetryOpt = typer.Option(3, "--max-retry", help="times a dead worker's run is "
-                           "queued again")
+                           "queued again (0 or more)", callback=number_range(0))
 
 
 def worker(
@@ -74,16 +78,17 @@ def worker(
     grace_period: int | None = GracePeriodOpt,
     max_retry: int = MaxRetryOpt,
     as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Run queued sweep runs until none is left (start one per machine or per GPU)."""
-    from bionic_core.studies.work_queue import Worker
+    with Board(quiet=quiet) as board:
+        board.phase(f"opening the queue {queue} …")
+        from bionic_core.studies.work_queue import Worker
 
-    if max_runs is not None and max_runs < 1:
-        raise BionicError(f"--max-runs {max_runs}: expected at least 1")
-    opened = Worker(queue, load_catalogue(), study=study, tracking_uri=tracking_uri,
-                    device=device, heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period, max_retry=max_retry)
-    records = _work(opened, max_runs=max_runs, wait=not no_wait)
+        opened = Worker(queue, load_catalogue(), study=study, tracking_uri=tracking_uri,
+                        device=device, heartbeat_interval=heartbeat_interval,
+                        grace_period=grace_period, max_retry=max_retry)
+        records = _work(opened, board, max_runs=max_runs, wait=not no_wait)
     counts: dict[str, int] = {}
     for r in records:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
@@ -100,44 +105,14 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _work(opened: Any, *, max_runs: int | None, wait: bool) -> list[Any]:
-    """Run the worker under a progress display, SIGTERM handled as Ctrl-C; its run records."""
+def _work(opened: Any, board: Board, *, max_runs: int | None, wait: bool) -> list[Any]:
+    """Run the worker on ``board``, SIGTERM handled as Ctrl-C; its run records."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with epoch_progress(0, "worker") as progress:
-            return opened.run(max_runs=max_runs, wait=wait, observer=_worker_observer(progress))
+        board.start_sweep("worker: runs done", max_runs)
+        return opened.run(max_runs=max_runs, wait=wait, observer=worker_observer(board))
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _worker_observer(progress: Any) -> Any:
-    from bionic_core.studies.work_queue import WorkerObserver
-
-    class RichObserver(WorkerObserver):
-        def __init__(self) -> None:
-            self.task = progress.add_task("waiting for work", total=None, status="")
-            self.done = 0
-
-        def queue_opened(self, studies: list[str], tracking_uri: str) -> None:
-            progress.console.print(f"worker: queues {', '.join(studies)}; MLflow {tracking_uri}")
-
-        def run_started(self, study: str, spec: Any, resumed_from: int | None) -> None:
-            start_run_task(progress, self.task, spec, resumed_from)
-
-        def epoch_done(self, spec: Any, epoch: int, row: dict[str, float]) -> None:
-            progress.update(self.task, completed=epoch, status=epoch_status(row, loss=False))
-
-        def run_done(self, record: Any) -> None:
-            self.done += 1
-            progress.console.print(f"{record.configuration} seed {record.seed} ({record.key}): "
-                                   f"{record.outcome}" + (f": {record.reason}"
-                                                          if record.reason else ""))
-
-        def waiting(self, running: int) -> None:
-            progress.update(self.task, description="waiting",
-                            status=f"{running} run(s) still running elsewhere")
-
-    return RichObserver()
 
 
 def _worker_summary(counts: dict[str, int], records: list[Any]) -> dict[str, Any]:

@@ -13,27 +13,30 @@ from bionic_cli.options import (
     DataOpt,
     DeviceOpt,
     EpochsOpt,
+    ExperimentArg,
     ExperimentsOpt,
     JsonOpt,
     OnlyOpt,
     PrecisionOpt,
+    QuietOpt,
     SeedOpt,
     SetOpt,
     TrackingOpt,
+    WithOpt,
     WithoutOpt,
     dataset_label,
-    epoch_progress,
-    epoch_status,
     load_config,
     pct,
     runtime_sets,
 )
+from bionic_cli.progress import Board
 from rich.table import Table
 
 
 def run(
-    experiment: str = typer.Argument(..., help="experiment name in experiments.toml"),
+    experiment: str = ExperimentArg,
     set_: list[str] = SetOpt,
+    with_: list[str] = WithOpt,
     without: list[str] = WithoutOpt,
     only: str | None = OnlyOpt,
     seed: int | None = SeedOpt,
@@ -45,19 +48,24 @@ def run(
     compile_: bool = CompileOpt,
     precision: str | None = PrecisionOpt,
     as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Train one run of EXPERIMENT and record it in MLflow."""
-    from bionic_core.studies.tracking import Tracker
-    from bionic_core.training.loop import load_run_data
+    with Board(quiet=quiet) as board:
+        board.phase(f"loading experiment {experiment} and its features …")
+        from bionic_core.studies.tracking import Tracker
+        from bionic_core.training.loop import load_run_data
 
-    set_ = [*set_, *runtime_sets(compile_, precision)]
-    config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
-                                    only=only, seed=seed, epochs=epochs, device=device,
-                                    data=data)
-    load_run_data(config)  # a bad dataset fails here, before anything is recorded
-    tracker = Tracker(tracking_uri)
-    tracker.experiment_id(config.experiment)  # fail on a bad tracking URI before training
-    result, run_id = _train(experiment, config, catalogue, tracker)
+        set_ = [*set_, *runtime_sets(compile_, precision)]
+        config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
+                                        only=only, seed=seed, epochs=epochs, device=device,
+                                        data=data, with_=with_)
+        board.phase(f"loading data {config.dataset} …")
+        load_run_data(config)  # a bad dataset fails here, before anything is recorded
+        tracker = Tracker(tracking_uri)
+        board.phase(f"opening MLflow {tracker.uri} …")
+        tracker.experiment_id(config.experiment)  # fail on a bad tracking URI before training
+        result, run_id = _train(experiment, config, catalogue, tracker, board)
     if as_json:
         typer.echo(json.dumps(_summary(config, result, run_id, tracker)))
     else:
@@ -66,19 +74,18 @@ def run(
         raise typer.Exit(1)
 
 
-def _train(experiment: str, config: Any, catalogue: Any, tracker: Any) -> tuple[Any, str]:
-    """Train and record the run under a progress bar; its result and MLflow run id."""
+def _train(experiment: str, config: Any, catalogue: Any, tracker: Any,
+           board: Board) -> tuple[Any, str]:
+    """Train and record the run on ``board``; its result and MLflow run id."""
     from bionic_core.studies.tracked_run import run_tracked
 
-    with epoch_progress(config.epochs, experiment) as progress:
-        task = progress.add_task(f"{experiment} seed {config.seed}", total=config.epochs,
-                                 status="")
-
-        def on_epoch(epoch: int, row: dict[str, float]) -> None:
-            progress.update(task, completed=epoch, status=epoch_status(row))
-
-        result, run_id = run_tracked(config, catalogue, tracker, on_epoch=on_epoch)
-        progress.update(task, completed=config.epochs)
+    key = config.key()
+    board.run_started(key, f"{experiment} seed {config.seed}", config.epochs)
+    board.phase("")
+    result, run_id = run_tracked(
+        config, catalogue, tracker, on_epoch=lambda epoch, row: board.epoch(key, epoch, row),
+        on_batch=lambda epoch, done, batches: board.batch(key, epoch, done, batches))
+    board.run_finished(key)
     return result, run_id
 
 
@@ -107,10 +114,12 @@ def _result_rows(config: Any, result: Any, run_id: str, tracker: Any) -> list[tu
             ("validation split", result.dataset["splits"]["val"]["origin"]),
             ("val accuracy", pct(result.val.get("accuracy"))),
             ("val macro-F1", f"{result.val.get('macro_f1', 0):.4f}")]
-    if result.test:
-        rows += [("test split", result.dataset["splits"]["test"]["origin"]),
-                 ("test accuracy", pct(result.test["accuracy"])),
-                 ("test macro-F1", f"{result.test['macro_f1']:.4f}")]
+    primary = result.dataset.get("primary_test")
+    for split, metrics in result.tests.items():  # each test split with its origin
+        mark = " (primary: final_test_*)" if split == primary and len(result.tests) > 1 else ""
+        rows += [(f"{split} split{mark}", result.dataset["splits"][split]["origin"]),
+                 (f"{split} accuracy", pct(metrics["accuracy"])),
+                 (f"{split} macro-F1", f"{metrics['macro_f1']:.4f}")]
     rows += [("best epoch / run", f"{result.best_epoch} / {result.epochs_run}"),
              ("parameters", f"{result.n_parameters:,}"),
              ("train time", f"{result.train_seconds:.1f} s on {result.device}"),

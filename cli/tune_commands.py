@@ -12,16 +12,20 @@ from bionic_cli.options import (
     DataOpt,
     DeviceOpt,
     EpochsOpt,
+    ExperimentArg,
     ExperimentsOpt,
     JsonOpt,
     OnlyOpt,
+    QuietOpt,
     SetOpt,
     TrackingOpt,
+    WithOpt,
     WithoutOpt,
-    epoch_progress,
-    epoch_status,
     load_config,
+    number_range,
 )
+from bionic_cli.progress import Board
+from bionic_cli.progress_observers import tune_observer
 from rich.table import Table
 
 from bionic_core.config import default_experiments_path
@@ -29,9 +33,10 @@ from bionic_core.contract.errors import BionicError
 
 TrialsOpt = typer.Option(
     None, "--trials", help="trials to run now (default: the experiment's tune.trials, "
-    "else 20; 0 = only report and export)")
+    "else 20; 0 = only report and export)", callback=number_range(0))
 TimeoutOpt = typer.Option(None, "--timeout", help="stop starting new trials "
-                          "after this many seconds")
+                          "after this many seconds (more than 0)",
+                          callback=number_range(0, open_low=True))
 StorageOpt = typer.Option("sqlite:///optuna.db", "--storage",
                           help="Optuna storage: any SQLAlchemy URL (PostgreSQL to tune "
                                "from several machines)")
@@ -53,7 +58,7 @@ SearchOpt = typer.Option(
 
 
 def tune(
-    experiment: str = typer.Argument(..., help="experiment name in experiments.toml"),
+    experiment: str = ExperimentArg,
     trials: int | None = TrialsOpt,
     timeout: float | None = TimeoutOpt,
     storage: str = StorageOpt,
@@ -64,6 +69,7 @@ def tune(
     export_name: str | None = ExportNameOpt,
     search: str | None = SearchOpt,
     set_: list[str] = SetOpt,
+    with_: list[str] = WithOpt,
     without: list[str] = WithoutOpt,
     only: str | None = OnlyOpt,
     epochs: int | None = EpochsOpt,
@@ -72,6 +78,7 @@ def tune(
     experiments: Path | None = ExperimentsOpt,
     tracking_uri: str | None = TrackingOpt,
     as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Tune EXPERIMENT's hyper-parameters with Optuna; every trial is an MLflow run.
 
@@ -79,23 +86,29 @@ def tune(
     parameter ranges, narrowed or fixed by the experiment's `tune` table. Rerunning continues
     the same study. Watch it with `optuna-dashboard STORAGE_URL`.
     """
-    from bionic_core.studies.tracking import Tracker
-    from bionic_core.training.loop import load_run_data
+    with Board(quiet=quiet) as board:
+        board.phase(f"loading experiment {experiment} and its features …")
+        from bionic_core.studies.tracking import Tracker
+        from bionic_core.training.loop import load_run_data
 
-    _check_limits(trials, timeout)
-    # The exported experiment keeps the file's epochs: --epochs is a tuning budget.
-    config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
-                                    only=only, seed=None, epochs=None, device=device,
-                                    data=data)
-    config = _narrow_search(config, search)
-    options, space = _search_space(config, catalogue, experiment, experiments)
-    base = _tuning_budget(config, epochs)
-    n_trials = trials if trials is not None else options.get("trials", 20)
-    load_run_data(base)  # a bad dataset fails here, before the study is touched
-    tracker = Tracker(tracking_uri)
-    tuning = _open_study(base, catalogue, tracker, space, options, experiment=experiment,
-                         storage=storage, study=study, sampler=sampler, pruner=pruner)
-    result = _optimize(tuning, n_trials, timeout, base.epochs, experiment)
+        # The exported experiment keeps the file's epochs: --epochs is a tuning budget.
+        config, catalogue = load_config(experiment, experiments, sets=set_, without=without,
+                                        only=only, seed=None, epochs=None, device=device,
+                                        data=data, with_=with_)
+        config = _narrow_search(config, search)
+        options, space = _search_space(config, catalogue, experiment, experiments)
+        base = _tuning_budget(config, epochs if epochs is not None else options.get("epochs"))
+        n_trials = trials if trials is not None else options.get("trials", 20)
+        board.phase(f"loading data {base.dataset} …")
+        load_run_data(base)  # a bad dataset fails here, before the study is touched
+        tracker = Tracker(tracking_uri)
+        board.phase(f"opening the study in {storage} and MLflow {tracker.uri} …")
+        tuning = _open_study(base, catalogue, tracker, space, options, experiment=experiment,
+                             storage=storage, study=study, sampler=sampler, pruner=pruner)
+        board.start_sweep(f"study {experiment}", n_trials)
+        board.phase("")
+        result = tuning.optimize(n_trials, timeout,
+                                 observer=tune_observer(board, base.epochs))
     name = export_name or f"{experiment}_tuned"
     exported = (None if export is None else
                 _export_best(export, name, config, catalogue, space, result, experiment,
@@ -115,13 +128,6 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- the study
-def _check_limits(trials: int | None, timeout: float | None) -> None:
-    if trials is not None and trials < 0:
-        raise BionicError(f"--trials {trials}: expected 0 or more")
-    if timeout is not None and timeout <= 0:
-        raise BionicError(f"--timeout {timeout}: expected a positive number of seconds")
-
-
 def _narrow_search(config: Any, search: str | None) -> Any:
     """``--search a,b``: explore only these parameters (the experiment's tune.search)."""
     if search is None:
@@ -142,7 +148,8 @@ def _search_space(config: Any, catalogue: Any, experiment: str,
 
 
 def _tuning_budget(config: Any, epochs: int | None) -> Any:
-    """The config the trials train: ``--epochs`` replaces the experiment's epochs."""
+    """The config the trials train: ``--epochs`` (else the tune table's ``epochs``) replaces
+    the experiment's epochs."""
     base = config.replace(epochs=epochs) if epochs is not None else config
     if epochs is not None and epochs < 1:
         raise BionicError(f"--epochs {epochs}: expected at least 1")
@@ -160,40 +167,6 @@ def _open_study(base: Any, catalogue: Any, tracker: Any, space: Any, options: di
                        sampler=sampler or options.get("sampler", "tpe"),
                        pruner=pruner or options.get("pruner", "median"),
                        metric=options.get("metric", "val_accuracy"))
-
-
-def _optimize(tuning: Any, n_trials: int, timeout: float | None, epochs: int,
-              experiment: str) -> Any:
-    """Run ``n_trials`` trials (or until ``timeout``) under a progress display; the result."""
-    with epoch_progress(n_trials, experiment) as progress:
-        return tuning.optimize(n_trials, timeout,
-                               observer=_tune_observer(progress, n_trials, epochs))
-
-
-def _tune_observer(progress: Any, trials: int | None, epochs: int) -> Any:
-    from bionic_core.studies.tuning import TuneObserver
-
-    class RichObserver(TuneObserver):
-        def __init__(self) -> None:
-            self.study_task = progress.add_task("trials", total=trials, status="")
-            self.trial_task = progress.add_task("trial", total=epochs, status="")
-            self.done = 0
-
-        def trial_started(self, number: int, values: dict[str, Any]) -> None:
-            progress.reset(self.trial_task, total=epochs, description=f"trial {number}",
-                           status=_params_text(values)[:80])
-
-        def epoch_done(self, number: int, epoch: int, row: dict[str, float]) -> None:
-            progress.update(self.trial_task, completed=epoch,
-                            status=epoch_status(row, loss=False))
-
-        def trial_done(self, trial: Any) -> None:
-            self.done += 1
-            value = "" if trial.value is None else f" {trial.value:.4f}"
-            progress.update(self.study_task, completed=self.done,
-                            status=f"last: #{trial.number} {trial.state.name.lower()}{value}")
-
-    return RichObserver()
 
 
 def _export_best(export: Path, name: str, config: Any, catalogue: Any, space: Any,

@@ -38,6 +38,7 @@ def bionic_feature() -> Feature:
             Param("erase_max_area", float, 0.15, "largest erased fraction of the image "
                   "(the smallest is 0.02)", low=0.05, high=0.3),
         ),
+        touches=("training batches",),
     )
 
 

@@ -97,6 +97,7 @@ def bionic_feature() -> Feature:
             Param("spatial_kernel", int, 7, "kernel size of CBAM's spatial-attention "
                   "convolution", choices=(3, 5, 7)),
         ),
+        touches=("frontend",),
     )
 
 

@@ -2,9 +2,11 @@
 receives from the column's inhibitory cells (BC, MC, BPC, NGC).
 
 Formula, per unit i after the activation:   h_i ← h_i · (1 − α · g_i),
-g_i = c_i / max_j c_j ∈ [0, 1], where c_i counts the inhibitory cells connected onto unit i (from
-the edge table, or sampled from the probability table) and the max runs over every unit of the
-plan, so layers that receive more inhibition in the column keep receiving more here.
+g_i = c_i / max_j c_j ∈ [0, 1], where c_i is unit i's inhibitory input: the inhibitory cells
+connected onto it (edge table), or their expected number ``sum_j p(j -> i)`` from the connection
+table (by default the measured BC/MC/BPC/NGC -> cell-type rates, and the cells' distance), so it
+differs by type within a layer; the max runs over every unit of the plan, so units that receive
+more inhibition in the column keep receiving more here.
 
 Why this form: it is the paper's "scaled down by the normalized count" read literally, as a fixed
 (not learned) per-unit gain; it is linear in the count, so every inhibitory input removes the
@@ -44,11 +46,12 @@ def bionic_feature() -> Feature:
     return Feature(
         name=NAME,
         group="structural",
-        help="Scale each unit's activity by 1 - alpha * (its normalised count of incoming "
-             "inhibitory connections from the column's inhibitory cells).",
+        help="Scale each unit's activity by 1 - alpha * (its normalised number of incoming "
+             "connections from the column's inhibitory cells, by its cell type).",
         params=(Param("alpha", float, 0.5, "inhibition strength (0 = off, 1 = the most "
                       "inhibited unit is silenced)", low=0.0, high=1.0),),
         order=20,  # before layer_norm (30): normalisation sees the inhibited activity
+        touches=("hidden activity",),
     )
 
 

@@ -161,6 +161,7 @@ def bionic_feature() -> Feature:
             Param("tau", float, 100.0, "time constant of the running averages, in steps",
                   low=10.0, high=1000.0, log=True),
         ),
+        touches=("hidden.weight", "hidden.bias"),
     )
 
 

@@ -26,6 +26,7 @@ def bionic_feature() -> Feature:
                   "weights (small: the term starts as a perturbation of the feedforward drive)",
                   low=1e-3, high=0.1, log=True),
         ),
+        touches=("hidden.intra_weight",),
     )
 
 
@@ -41,7 +42,8 @@ def bionic_model_built(ctx, model) -> None:
     with torch.no_grad():
         for layer in model.modules():
             if isinstance(layer, MaskedHiddenLayer) and layer.intra_weight is not None:
-                layer.intra_weight.normal_(0.0, std).mul_(layer.intra_mask)
+                values = torch.empty_like(layer.intra_mask).normal_(0.0, std)
+                layer.initialise("intra_weight", values * layer.intra_mask)
                 mask = layer.intra_mask.cpu().numpy()
                 densities[layer.spec_name] = round(block_density(mask, intra=True), 6)
     ctx.provenance[NAME] = {"init_std": std, "intra_densities": densities}

@@ -23,6 +23,7 @@ def bionic_feature() -> Feature:
              "class ε/7.",
         params=(Param("epsilon", float, 0.1, "smoothing ε (0 = plain cross-entropy)",
                       low=0.0, high=0.3),),
+        touches=("loss",),
     )
 
 

@@ -1,5 +1,9 @@
 """laminar: hidden layers in the column's feedforward order, L4 → L2/3 → L5 → L6, one unit per
-excitatory cell of the census (off: uniform layers of the config's ``hidden_sizes``)."""
+excitatory cell of the census, each unit with its cell's type (L5: 5P-IT/PT/NP, L6: 6P-IT/CT/U)
+and soma position, which the masks and the inhibitory input follow.
+
+Off: uniform layers of the config's ``hidden_sizes`` (``paper``: 4 × 290, the same 1,160 units),
+whose masks keep the column's connection count per block without its layer sizes or types."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ def bionic_feature() -> Feature:
             Param("scale", float, 1.0, "units per census cell (1 = one unit per excitatory "
                   "neuron; other values keep the laminar proportions)", low=0.5, high=2.0),
         ),
+        touches=("layer plan",),
     )
 
 

@@ -67,6 +67,7 @@ def bionic_feature() -> Feature:
         ),
         requires=("conv_frontend",),
         order=20,
+        touches=("frontend stage after_conv1",),
     )
 
 

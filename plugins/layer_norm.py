@@ -22,6 +22,7 @@ def bionic_feature() -> Feature:
         params=(Param("affine", bool, True, "learn a per-unit gain and bias",
                       choices=(True, False)),),
         order=30,
+        touches=("hidden activity",),
     )
 
 

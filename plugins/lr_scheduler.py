@@ -30,6 +30,7 @@ def bionic_feature() -> Feature:
             Param("min_lr", float, 1e-6, "lowest rate (both kinds)", low=1e-7, high=1e-4,
                   log=True),
         ),
+        touches=("scheduler",),
     )
 
 

@@ -88,6 +88,7 @@ def bionic_feature() -> Feature:
         ),
         # After layer_norm (30) in the layer-activity phase: σ is then relative to unit variance.
         order=40,
+        touches=("hidden activity", "hidden.weight"),
     )
 
 

@@ -23,6 +23,7 @@ def bionic_feature() -> Feature:
              "(not on biases and norm gains), at the config's learning rate.",
         params=(Param("decay", float, 1e-2, "decoupled weight decay λ (AdamW)",
                       low=1e-5, high=1e-1, log=True),),
+        touches=("optimizer",),
     )
 
 

@@ -83,3 +83,40 @@ def test_python_dash_m_entry_point(in_tmp):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unknown experiment" in out.stderr
+
+
+# ============================================================================ how help reads
+
+
+def _commands(command=None, path=()):
+    """Every command of the app with its words (`data info`), groups included."""
+    import typer
+
+    command = command or typer.main.get_command(app)
+    yield path, command
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_shows_no_type_after_flags_and_names_arguments_in_capitals(in_tmp):
+    for path, _ in _commands():
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "160"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.stdout, path
+        usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
+        assert "{" not in usage, usage
+    usage = " ".join(runner.invoke(app, ["ablate", "--help"], env={"COLUMNS": "200"})
+                     .stdout.split())
+    assert "ablate [OPTIONS] EXPERIMENT" in usage and "[ablation] table" in usage
+
+
+def test_the_plan_counts_in_words(in_tmp):
+    result = invoke("ablate", "quickstart", "--seeds", "1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "× 1 seed =" in " ".join(result.stdout.split()) and "1 seeds" not in result.stdout
+
+
+def test_a_mistake_in_the_command_line_is_one_line(in_tmp):
+    one_error_line(invoke("run"), "bionic run: Missing argument 'EXPERIMENT'")
+    one_error_line(invoke("run", "quickstart", "--epoch", "3"), "bionic run: No such option")
+    one_error_line(invoke("--nope"), "bionic: No such option: --nope")

@@ -107,25 +107,29 @@ def test_csv_three_usages(tmp_path):
     ds = load_dataset(path)
     assert isinstance(ds, Dataset)
     assert (ds.name, ds.format, ds.is_demo, ds.source) == ("fer2013", "csv", False, str(path))
-    assert {k: len(s.labels) for k, s in ds.splits.items()} == {"train": 21, "val": 14, "test": 7}
+    sizes = {k: len(s.labels) for k, s in ds.splits.items()}
+    assert sizes == {"train": 14, "val": 7, "test_public": 14, "test_private": 7}
     train = ds.splits["train"]
-    assert train.images.dtype == np.uint8 and train.images.shape == (21, 48, 48)
+    assert train.images.dtype == np.uint8 and train.images.shape == (14, 48, 48)
     assert train.labels.dtype == np.int64
-    np.testing.assert_array_equal(train.images[0], _img(0))
-    assert "PublicTest" in ds.splits["val"].origin and "PrivateTest" in ds.splits["test"].origin
+    training = np.concatenate([train.images, ds.splits["val"].images])
+    assert any(np.array_equal(img, _img(0)) for img in training)
+    assert "Training" in ds.splits["val"].origin and "holdout" in ds.splits["val"].origin
+    assert "PublicTest" in ds.splits["test_public"].origin
+    assert "PrivateTest" in ds.splits["test_private"].origin
 
 
 def test_csv_without_publictest_holds_out_val(tmp_path):
     path = write_csv(tmp_path / "fer.csv", per_usage=(10, 0, 0))
-    ds = load_dataset(path, seed=3, val_fraction=0.2)
+    ds = load_dataset(path, val_seed=3, val_fraction=0.2)
     assert set(ds.splits) == {"train", "val"}
     assert np.bincount(ds.splits["val"].labels, minlength=7).tolist() == [2] * 7
     assert len(ds.splits["train"].labels) == 56
     assert "holdout" in ds.splits["val"].origin and "seed 3" in ds.splits["val"].origin
-    again = load_dataset(path, seed=3, val_fraction=0.2)
+    again = load_dataset(path, val_seed=3, val_fraction=0.2)
     np.testing.assert_array_equal(ds.splits["val"].images, again.splits["val"].images)
     assert ds.fingerprint() == again.fingerprint()
-    other = load_dataset(path, seed=4, val_fraction=0.2)
+    other = load_dataset(path, val_seed=4, val_fraction=0.2)
     assert other.fingerprint() != ds.fingerprint()
 
 
@@ -282,8 +286,15 @@ def test_npz_single_file_is_train(tmp_path):
 
 
 def test_npz_int_images_in_range_accepted(tmp_path):
-    path = write_npz(tmp_path / "i.npz", images=np.full((21, 48, 48), 7, np.int64))
+    images = np.random.default_rng(0).integers(0, 256, (21, 48, 48), dtype=np.int64)
+    path = write_npz(tmp_path / "i.npz", images=images)
     assert load_dataset(path).splits["train"].images.dtype == np.uint8
+
+
+def test_holdout_needs_distinct_images(tmp_path):
+    path = write_npz(tmp_path / "same.npz", images=np.full((21, 48, 48), 7, np.uint8))
+    with raises("too few distinct images", "same.npz", "21 images, 1 distinct"):
+        load_dataset(path)
 
 
 @pytest.mark.parametrize(
@@ -309,25 +320,36 @@ def test_npz_bad(tmp_path, override, key, problem):
         load_dataset(path)
 
 
+def npz_dir(root: Path, *names: str) -> Path:
+    """A directory of npz files ``names`` holding 70, 14 and 21 images."""
+    root.mkdir()
+    for name, n, seed in zip(names, (70, 14, 21), (1, 2, 3), strict=False):
+        write_npz(root / name, n=n, seed=seed)
+    return root
+
+
 def test_npz_dir_matches_publictest_before_test(tmp_path):
-    d = tmp_path / "npzdir"
-    d.mkdir()
-    write_npz(d / "fer2013_train.npz", n=70, seed=1)
-    write_npz(d / "fer2013_publictest.npz", n=14, seed=2)
-    write_npz(d / "fer2013_privatetest.npz", n=21, seed=3)
+    d = npz_dir(tmp_path / "npzdir", "fer2013_train.npz", "fer2013_publictest.npz",
+                "fer2013_privatetest.npz")
     (d / "README.md").write_text("not data")
     write_csv(d / "sample.csv")
     ds = load_dataset(d)
     assert ds.format == "npz-dir"
+    sizes = {k: len(s.labels) for k, s in ds.splits.items()}
+    assert sizes == {"train": 63, "val": 7, "test_public": 14, "test_private": 21}
+    assert "publictest" in ds.splits["test_public"].origin
+    assert "privatetest" in ds.splits["test_private"].origin
+    assert "holdout" in ds.splits["val"].origin and ds.primary_test() == "test_private"
+
+
+def test_npz_dir_generic_val_and_test_files(tmp_path):
+    ds = load_dataset(npz_dir(tmp_path / "npzdir", "my_train.npz", "my_val.npz", "my_test.npz"))
     assert {k: len(s.labels) for k, s in ds.splits.items()} == {"train": 70, "val": 14, "test": 21}
-    assert "publictest" in ds.splits["val"].origin
+    assert ds.holdout is None and "my_val.npz" in ds.splits["val"].origin
 
 
 def test_npz_dir_train_only_holds_out_val(tmp_path):
-    d = tmp_path / "npzdir"
-    d.mkdir()
-    write_npz(d / "x_train.npz", n=70)
-    ds = load_dataset(d)
+    ds = load_dataset(npz_dir(tmp_path / "npzdir", "x_train.npz"))
     assert set(ds.splits) == {"train", "val"} and len(ds.splits["val"].labels) == 7
 
 
@@ -353,8 +375,10 @@ def test_missing_path_and_unknown_name(tmp_path):
 def test_describe_and_fingerprint(tmp_path):
     ds = load_dataset(write_csv(tmp_path / "fer.csv"))
     d = describe(ds)
-    assert set(d) == {"name", "is_demo", "source", "format", "fingerprint", "splits"}
-    assert d["splits"]["train"]["per_class"] == {c: 3 for c in CLASS_NAMES}
+    assert set(d) == {"name", "is_demo", "source", "format", "fingerprint", "holdout",
+                      "deduped", "primary_test", "splits"}
+    assert d["splits"]["train"]["per_class"] == {c: 2 for c in CLASS_NAMES}
+    assert d["splits"]["val"]["per_class"] == {c: 1 for c in CLASS_NAMES}
     assert len(d["fingerprint"]) == 16 and int(d["fingerprint"], 16) >= 0
     json.dumps(d)
     ds.splits["train"].images[0, 0, 0] ^= 1
@@ -397,13 +421,15 @@ def test_cli_info_bad_file(tmp_path):
 )
 def test_real_sample_csv(tmp_path):
     ds = load_dataset(FER_DIR / "fer2013_sample.csv", cache_dir=tmp_path)
-    assert {k: len(s.labels) for k, s in ds.splits.items()} == {"train": 49, "val": 14, "test": 7}
+    sizes = {k: len(s.labels) for k, s in ds.splits.items()}
+    assert sizes == {"train": 42, "val": 7, "test_public": 14, "test_private": 7}
     for s in ds.splits.values():
         assert np.bincount(s.labels, minlength=7).tolist() == [len(s.labels) // 7] * 7
+    assert ds.primary_test() == "test_private"
     if (FER_DIR / "fer2013_train.npz").is_file():  # sample row 14 is train[14] (README)
+        training = np.concatenate([ds.splits["train"].images, ds.splits["val"].images])
         with np.load(FER_DIR / "fer2013_train.npz") as z:
-            np.testing.assert_array_equal(ds.splits["train"].images[0], z["images"][14])
-            assert ds.splits["train"].labels[0] == z["labels"][14]
+            assert any(np.array_equal(img, z["images"][14]) for img in training)
 
 
 @pytest.mark.skipif(
@@ -412,19 +438,25 @@ def test_real_sample_csv(tmp_path):
 )
 def test_real_npz_dir():
     ds = load_dataset(FER_DIR)
-    assert ds.format == "npz-dir" and set(ds.splits) == {"train", "val"}
+    assert ds.format == "npz-dir" and set(ds.splits) == {"train", "val", "test_public"}
     d = describe(ds)["splits"]
-    assert d["train"]["n"] == 28709 and d["val"]["n"] == 3589
-    assert list(d["train"]["per_class"].values()) == [3995, 436, 4097, 7215, 4830, 3171, 4965]
-    assert list(d["val"]["per_class"].values()) == [467, 56, 496, 895, 653, 415, 607]
+    assert d["train"]["n"] + d["val"]["n"] == 28709 and d["test_public"]["n"] == 3589
+    training = [a + b for a, b in zip(d["train"]["per_class"].values(),
+                                      d["val"]["per_class"].values(), strict=True)]
+    assert training == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert 0.09 < d["val"]["n"] / 28709 < 0.11 and d["val"]["role"] == "validation"
+    assert list(d["test_public"]["per_class"].values()) == [467, 56, 496, 895, 653, 415, 607]
 
 
 def test_csv_quoted_fields_and_crlf(tmp_path):
-    rows = [f'{i % 7},"{" ".join(map(str, _img(i).ravel()))}",{USAGES[i // 7]}' for i in range(14)]
+    rows = [f'{i % 7},"{" ".join(map(str, _img(i).ravel()))}",{USAGES[i // 14]}'
+            for i in range(21)]
     path = tmp_path / "quoted.csv"
     path.write_bytes(("emotion,pixels,Usage\r\n" + "\r\n".join(rows) + "\r\n").encode())
     ds = load_dataset(path)
-    np.testing.assert_array_equal(ds.splits["train"].images[0], _img(0))
+    training = np.concatenate([ds.splits["train"].images, ds.splits["val"].images])
+    assert any(np.array_equal(img, _img(0)) for img in training)
+    np.testing.assert_array_equal(ds.splits["test_public"].images[0], _img(14))
     plain = write_csv(tmp_path / "crlf.csv", per_usage=(2, 1, 0))
     plain.write_bytes(plain.read_bytes().replace(b"\n", b"\r\n"))
-    assert len(load_dataset(plain).splits["val"].labels) == 7
+    assert len(load_dataset(plain).splits["test_public"].labels) == 7

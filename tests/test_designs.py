@@ -1,12 +1,23 @@
-"""Ablation design enumeration: kinds, filtering by requires/conflicts, dedup, sampling."""
+"""Ablation design enumeration: kinds, filtering by requires/conflicts, dedup, sampling, and
+fractional factorials against textbook resolution-V designs."""
 
 from __future__ import annotations
 
+from itertools import combinations
+
+import numpy as np
 import pytest
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature
 from bionic_core.studies.designs import plan_design, validate_feature_set
+from bionic_core.studies.fractional import (
+    LETTERS,
+    defining_relation,
+    fraction_for,
+    fraction_from_words,
+    word_label,
+)
 
 
 def _f(name, requires=(), conflicts=()):
@@ -159,3 +170,132 @@ def test_errors():
         plan_design("nope", catalogue=CAT)
     except BionicError as e:
         assert "\n" not in str(e)
+
+
+# --------------------------------------------------------------------------- fractional
+
+# Minimum-aberration fractions as Montgomery (Design and Analysis of Experiments, table of
+# 2^(k−p) designs) and Box, Hunter & Hunter list them: k → (generators, resolution, runs).
+TEXTBOOK = {5: (["ABCD"], 5, 16), 6: (["ABCDE"], 6, 32), 7: (["ABCDEF"], 7, 64),
+            8: (["ABCD", "ABEF"], 5, 64), 9: (["ACDFG", "BCEFG"], 6, 128),
+            10: (["ABCG", "BCDE", "ACDF"], 5, 128)}
+
+
+def _labels(masks):
+    return [word_label(m) for m in masks]
+
+
+def _mask(text):
+    return sum(1 << LETTERS.index(ch) for ch in text)
+
+
+def test_textbook_fractions_have_their_defining_relation_and_resolution():
+    for k, (generators, resolution, runs) in TEXTBOOK.items():
+        f = fraction_from_words(k, generators)
+        assert (f.resolution, f.n_runs) == (resolution, runs), k
+    # 2^(5−1) V: I = ABCDE; 2^(8−2) V: I = ABCDG = ABEFH = CDEFGH (the product of the two)
+    assert _labels(fraction_from_words(5, ["ABCD"]).defining_words()) == ["ABCDE"]
+    eight = fraction_from_words(8, ["ABCD", "ABEF"])
+    assert _labels(eight.defining_words()) == ["ABCDG", "ABEFH", "CDEFGH"]
+    # 2^(10−3): three generator words of length 5, their products of length 6 and 7
+    ten = fraction_from_words(10, ["ABCG", "BCDE", "ACDF"])
+    assert sorted(w.bit_count() for w in ten.defining_words()) == [5, 5, 5, 6, 6, 6, 7]
+
+
+def test_textbook_alias_chains():
+    five = fraction_from_words(5, ["ABCD"])
+    assert _labels(five.aliases(_mask("A"))) == ["BCDE"]
+    assert _labels(five.aliases(_mask("AB"))) == ["CDE"]
+    eight = fraction_from_words(8, ["ABCD", "ABEF"])
+    # AB × (ABCDG, ABEFH, CDEFGH) = CDG, EFH, ABCDEFGH
+    assert _labels(eight.aliases(_mask("AB"))) == ["CDG", "EFH", "ABCDEFGH"]
+    # A × ... = BCDG, BEFH, ACDEFGH: a main effect is clear of every two-factor interaction
+    assert _labels(eight.aliases(_mask("A"))) == ["BCDG", "BEFH", "ACDEFGH"]
+
+
+def test_fraction_for_finds_the_textbook_designs():
+    for k, (_, resolution, runs) in TEXTBOOK.items():
+        f = fraction_for(k, 5)
+        assert (f.n_runs, f.resolution) == (runs, resolution), k
+    assert _labels(fraction_for(5).generators) == ["ABCD"]  # E = ABCD, the only choice
+    assert _labels(fraction_for(8).generators) == ["ABCD", "ABEF"]  # G = ABCD, H = ABEF
+    twelve = fraction_for(12)
+    assert twelve.n_runs == 256 and twelve.resolution >= 5  # not 4,096
+    assert fraction_for(4).generators == () and fraction_for(4).n_runs == 16  # full
+    assert fraction_for(7, 4).resolution >= 4 and fraction_for(7, 4).n_runs == 16
+    with pytest.raises(ValueError):
+        fraction_for(18)
+    with pytest.raises(ValueError):
+        fraction_for(6, resolution=6)
+
+
+def test_fraction_runs_follow_the_generators():
+    five = fraction_from_words(5, ["ABCD"])
+    runs = five.on_masks()
+    assert len(set(runs)) == 16 and runs[0] == 0b11111  # all on first
+    # I = +ABCDE: the product of the five ±1 levels is +1, i.e. an even number of factors off
+    assert all((5 - r.bit_count()) % 2 == 0 for r in runs)
+    eight = fraction_from_words(8, ["ABCD", "ABEF"])
+    for r in eight.on_masks():
+        level = [1 if r >> i & 1 else -1 for i in range(8)]
+        assert level[6] == level[0] * level[1] * level[2] * level[3]  # G = ABCD
+        assert level[7] == level[0] * level[1] * level[4] * level[5]  # H = ABEF
+    # the defining relation read back from the runs is the generators' one, with sign +
+    assert defining_relation(eight.on_masks(), 8) == [(w, 1) for w in eight.defining_words()]
+    assert defining_relation(list(range(32)), 5) == []  # a full factorial: nothing aliased
+
+
+def test_resolution_five_estimates_every_main_effect_and_two_factor_interaction():
+    for k in (5, 6, 8, 10, 12):
+        f = fraction_for(k)
+        x = np.array([[1.0 if r >> i & 1 else -1.0 for i in range(k)] for r in f.on_masks()])
+        columns = [np.ones(len(x)), *x.T, *(x[:, i] * x[:, j]
+                                            for i, j in combinations(range(k), 2))]
+        design = np.column_stack(columns)
+        # orthogonal columns: X'X = N·I, so every effect is estimated independently
+        assert np.allclose(design.T @ design, len(x) * np.eye(design.shape[1])), k
+
+
+def test_fractional_design_plan():
+    factors = ["conv_frontend", "adjacency_mask", "graded_inhibition", "hebbian", "dense2"]
+    cat = {**CAT, "dense2": _f("dense2")}
+    d = plan_design("fractional", catalogue=cat, reference=factors, factors=factors)
+    assert d.kind == "fractional" and len(d.configurations) == 16 and not d.dropped
+    assert names(d)[0] == "f:" + "+".join(factors)
+    # a held feature that requires factor A drops the 8 runs (half) in which A is off
+    held = plan_design("fractional", catalogue=cat,
+                       reference=["lateral_inhibition", *factors], factors=factors)
+    assert len(held.configurations) == 8 and len(held.dropped) == 8
+    assert all("conv_frontend" not in x.features for x in held.dropped)
+    record = d.fraction_record()
+    assert record["generators"] == ["E = ABCD"] and record["defining_relation"] == ["ABCDE"]
+    assert record["letters"]["E"] == "dense2" and record["runs"] == 16
+    a = next(x for x in record["aliases"] if x["effect"] == "A")
+    assert a["aliased_with"] == ["BCDE"] and a["term"] == "conv_frontend"
+    ab = next(x for x in record["aliases"] if x["effect"] == "AB")
+    assert ab["aliased_with"] == ["CDE"] and ab["term"] == "conv_frontend:adjacency_mask"
+    assert len(record["aliases"]) == 5 + 10
+
+
+def test_fractional_design_errors():
+    with pytest.raises(BionicError, match="resolution applies to the fractional design only"):
+        plan_design("factorial", catalogue=CAT, factors=["hebbian"], resolution=5)
+    with pytest.raises(BionicError, match="sample does not apply"):
+        plan_design("fractional", catalogue=CAT, factors=["hebbian"], sample=3)
+    many = {f"x{i}": _f(f"x{i}") for i in range(18)}
+    with pytest.raises(BionicError, match="1 to 17 factors"):
+        plan_design("fractional", catalogue=many, factors=list(many))
+
+
+def test_design_options_carry_the_resolution():
+    from bionic_core.studies.sweep_plan import DesignOptions, design_options
+
+    options = design_options({"design": "fractional", "resolution": 4}, "experiments.x.ablation")
+    assert options.kind == "fractional" and options.resolution == 4
+    assert DesignOptions.from_dict(options.as_dict()) == options
+    older = {k: v for k, v in options.as_dict().items() if k != "resolution"}  # queued before
+    assert DesignOptions.from_dict(older).resolution is None
+    with pytest.raises(BionicError, match=r"experiments.x.ablation.resolution: expected one of"):
+        design_options({"resolution": 2}, "experiments.x.ablation")
+    with pytest.raises(BionicError, match=r"--resolution: expected one of 3, 4, 5, got 6"):
+        design_options({}, "experiments.x.ablation", resolution=6)

@@ -15,9 +15,9 @@ from bionic_core.studies.tracked_run import run_tracked
 from bionic_core.studies.tracking import Tracker
 
 from .conftest import one_error_line, tiny_config
+from .fer_fixture import write_fer_dir
 
 runner = CliRunner()
-
 
 
 @pytest.fixture
@@ -43,9 +43,10 @@ def test_evaluate_reproduces_the_logged_test_metrics_and_logs_them(store, logged
     run_id, metrics = logged_run
     result = runner.invoke(app, ["evaluate", run_id, "--data", "demo-small", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)
     # Same model, same test split: the metrics logged at the end of training.
     assert report["data"]["split"] == "test" and report["data"]["is_demo"] is True
+    assert report["data"]["trained_on"] == 0
     assert report["accuracy"] == pytest.approx(metrics["final_test_accuracy"], abs=1e-9)
     assert report["macro_f1"] == pytest.approx(metrics["final_test_macro_f1"], abs=1e-9)
     assert len(report["confusion"]) == 7 and set(report["per_class"]) >= {"Happy", "Disgust"}
@@ -62,9 +63,113 @@ def test_evaluate_reproduces_the_logged_test_metrics_and_logs_them(store, logged
     table = runner.invoke(app, ["evaluate", run_id, "--data", str(store / "faces.npz")])
     assert table.exit_code == 0, table.output
     assert f"{100 * metrics['final_test_accuracy']:.2f} %" in table.stdout
-    assert "confusion matrix" in table.stdout
+    assert "confusion matrix" in table.stdout and "split all" in table.stdout
 
 
+def test_evaluate_refuses_the_runs_training_images(store, logged_run):
+    run_id, _ = logged_run
+    line = one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
+                                              "--split", "train"]),
+                          "demo-small: train: 700 of 700 images", "--allow-train-overlap")
+    assert run_id in line
+    # a union holding the train part is refused too, named or as a file of its own
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
+                                       "--split", "all"]), "all:", "700 of 1000 images")
+    train = load_dataset("demo-small").splits["train"]
+    np.savez(store / "mine.npz", images=train.images[:50], labels=train.labels[:50])
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", str(store / "mine.npz")]),
+                   "mine.npz: all: 50 of 50 images")
+    allowed = runner.invoke(app, ["evaluate", run_id, "--data", "demo-small", "--split",
+                                  "train", "--allow-train-overlap", "--json", "--no-log"])
+    assert allowed.exit_code == 0, allowed.output
+    [report] = json.loads(allowed.stdout)
+    assert report["data"]["trained_on"] == report["data"]["n"] == 700
+
+
+def test_evaluate_needs_the_record_of_training_images(store, logged_run, monkeypatch):
+    from bionic_core.studies import evaluation
+
+    run_id, _ = logged_run
+    monkeypatch.setattr(evaluation, "_training_images", lambda tracker, run: None)
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small"]),
+                   "has no record of its training images", "--allow-train-overlap")
+
+
+@pytest.fixture
+def fer_run(store, catalogue):
+    """A tiny run on a FER-2013-like npz directory (PublicTest repeats Training images) with a
+    20 % holdout of seed 3: (run_id, final metrics, its config, the fixture directory)."""
+    data = write_fer_dir(store / "fer")
+    config = tiny_config(experiment="evaluate", epochs=1, features=("layer_norm",),
+                         hidden_sizes=(16, 16), dataset=str(data), val_fraction=0.2,
+                         val_seed=3)
+    result, run_id = run_tracked(config, catalogue, Tracker())
+    assert result.status == "finished"
+    return run_id, Tracker().get_run(run_id).data.metrics, config, data
+
+
+def test_a_run_evaluates_and_logs_each_test_split(fer_run):
+    run_id, metrics, _, _ = fer_run
+    for split in ("val", "test", "test_public", "test_private"):
+        assert f"final_{split}_accuracy" in metrics and f"final_{split}_macro_f1" in metrics
+    assert metrics["final_test_accuracy"] == metrics["final_test_private_accuracy"]
+    run = Tracker().get_run(run_id)
+    assert run.data.tags["bionic.primary_test_split"] == "test_private"
+    assert run.data.params["val_fraction"] == "0.2" and run.data.params["val_seed"] == "3"
+    artifacts = {a.path for a in Tracker().list_artifacts(run_id)}
+    assert {"confusion_val.png", "confusion_test_public.png",
+            "confusion_test_private.png"} <= artifacts
+    assert "data/train_image_hashes.npy" in {a.path for a in Tracker().list_artifacts(run_id,
+                                                                                        "data")}
+
+
+def test_evaluate_each_test_split_and_refuse_training_copies(fer_run):
+    run_id, metrics, config, data = fer_run
+    dataset = load_dataset(data, val_fraction=0.2, val_seed=3)
+    copies = int(np.isin(dataset.splits["test_public"].hashes(),
+                         dataset.splits["train"].hashes()).sum())
+    assert copies > 0  # PublicTest repeats Training images, as FER-2013 does
+    one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", str(data)]),
+                   f"test_public: {copies} of 14 images", "dedupe = true")
+    # the PrivateTest file alone holds no training image: evaluated whole
+    private = runner.invoke(app, ["evaluate", run_id, "--data",
+                                  str(data / "fer2013_privatetest.npz"), "--json"])
+    assert private.exit_code == 0, private.output
+    assert json.loads(private.stdout)[0]["accuracy"] == pytest.approx(
+        metrics["final_test_private_accuracy"], abs=1e-9)
+    both = runner.invoke(app, ["evaluate", run_id, "--data", str(data), "--json",
+                               "--allow-train-overlap"])
+    assert both.exit_code == 0, both.output
+    reports = json.loads(both.stdout)
+    assert [r["data"]["split"] for r in reports] == ["test_public", "test_private"]
+    for r in reports:
+        assert r["accuracy"] == pytest.approx(metrics[f"final_{r['data']['split']}_accuracy"],
+                                              abs=1e-9)
+    assert reports[0]["data"]["trained_on"] == copies and "publictest" in reports[0]["data"][
+        "origin"]
+
+
+def test_evaluate_val_is_the_runs_own_holdout(fer_run):
+    run_id, metrics, _, data = fer_run
+    result = runner.invoke(app, ["evaluate", run_id, "--data", str(data), "--split", "val",
+                                 "--json", "--no-log"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    own = load_dataset(data, val_fraction=0.2, val_seed=3).splits["val"]
+    assert report["data"]["n"] == len(own) != len(load_dataset(data).splits["val"])
+    assert "seed 3" in report["data"]["origin"] and report["data"]["trained_on"] == 0
+    assert report["accuracy"] == pytest.approx(metrics["final_val_accuracy"], abs=1e-9)
+
+
+def test_a_deduped_run_evaluates_fer_test_splits_without_overlap(store, catalogue):
+    data = write_fer_dir(store / "fer")
+    config = tiny_config(experiment="evaluate", epochs=1, hidden_sizes=(16, 16),
+                         dataset=str(data), dedupe=True)
+    result, run_id = run_tracked(config, catalogue, Tracker())
+    assert result.dataset["deduped"] == 5
+    evaluated = runner.invoke(app, ["evaluate", run_id, "--data", str(data), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert [r["data"]["trained_on"] for r in json.loads(evaluated.stdout)] == [0, 0]
 
 
 def test_evaluate_bad_input_is_one_line(store, logged_run):

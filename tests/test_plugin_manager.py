@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import types
 
 import pytest
 import torch
+from bionic_cli.app import app
 from torch import nn
+from torch.nn.utils import parametrize
+from typer.testing import CliRunner
 
 from bionic_core import host as plugin_manager
 from bionic_core.contract.errors import BionicError
@@ -116,13 +121,16 @@ def _broken():
     raise ImportError("No module named 'missing_dependency'")
 
 
-def test_broken_third_party_plugin_warns_and_others_load(monkeypatch):
+def test_broken_third_party_plugin_warns_and_others_load(monkeypatch, caplog):
     good = make_plugin("good_thirdparty", Scale)
     _fake_entry_points(monkeypatch, [FakeEntryPoint("broken", _broken),
                                      FakeEntryPoint("good", lambda: good)])
     monkeypatch.delenv(plugin_manager.DISABLE_ENV, raising=False)
-    with pytest.warns(RuntimeWarning, match="'broken'.*missing_dependency"):
+    with caplog.at_level(logging.WARNING, logger="bionic.plugins"):
         catalogue = plugin_manager.load_catalogue(strict=False)
+    line = ("feature plugin 'broken' (thirdparty-feature 1.2.3) not loaded: "
+            "ImportError: No module named 'missing_dependency'")
+    assert caplog.messages == [line] and catalogue.problems == [line]
     assert "good_thirdparty" in catalogue
     assert catalogue["good_thirdparty"].source == "thirdparty-feature 1.2.3"
     assert "layer_norm" in catalogue
@@ -130,11 +138,12 @@ def test_broken_third_party_plugin_warns_and_others_load(monkeypatch):
 
 def test_strict_mode_and_disable_switch(monkeypatch):
     _fake_entry_points(monkeypatch, [FakeEntryPoint("broken", _broken)])
-    with pytest.raises(BionicError, match="feature plugin 'broken'"):
+    with pytest.raises(BionicError, match="feature plugin 'broken' .* not loaded: ImportError"):
         plugin_manager.load_catalogue(strict=True, third_party=True)
     monkeypatch.setenv(plugin_manager.DISABLE_ENV, "1")
     catalogue = plugin_manager.load_catalogue()  # no warning, no third-party plugin
-    assert "broken" not in catalogue
+    assert "broken" not in catalogue and catalogue.problems == []
+    assert catalogue.switched_off == ("BIONIC_DISABLE_PLUGINS=1", ["broken"])
 
 
 def test_plugin_returning_wrong_type_is_rejected(catalogue):
@@ -145,3 +154,103 @@ def test_plugin_returning_wrong_type_is_rejected(catalogue):
 
     with pytest.raises(TypeError, match="Feature"):
         catalogue.add(Bad())
+
+
+def test_plugin_with_an_unknown_group_is_rejected(catalogue):
+    class Odd:
+        @hookimpl
+        def bionic_feature(self):
+            return Feature(name="odd", group="behavioural", help="test")
+
+    with pytest.raises(TypeError, match="group 'behavioural' is not one of structural, functional"):
+        catalogue.add(Odd())
+
+
+# ============================================================================ what features touch
+
+
+def test_every_builtin_declares_what_it_touches(catalogue):
+    for name, feature in catalogue.features().items():
+        assert feature.touches, f"{name} declares no touches"
+        assert catalogue.entries[name].hooks, f"{name} implements no hook"
+
+
+def test_plugins_list_shows_order_touches_and_hooks(in_tmp):
+    listed = CliRunner().invoke(app, ["plugins", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    features = {f["name"]: f for f in json.loads(listed.stdout)}
+    assert (features["graded_inhibition"]["order"], features["graded_inhibition"]["touches"]) \
+        == (20, ["hidden activity"])
+    assert features["intra_layer"]["hooks"] == ["bionic_layer_options", "bionic_model_built"]
+    table = CliRunner().invoke(app, ["plugins", "list"])
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.stdout.splitlines() if "graded_inhibition" in line)
+    assert "│ 20 " in row and "hidden activity" in row
+    assert "order" in table.stdout and "touches" in table.stdout
+
+
+# ============================================================================ the ordering trap
+
+
+class NonNegative(nn.Module):
+    """A parametrization without a right inverse: the effective weights are ``|W|``."""
+
+    def forward(self, w):
+        return w.abs()
+
+
+class Doubled(nn.Module):
+    """A parametrization with a right inverse: the effective weights are ``2 W``."""
+
+    def forward(self, w):
+        return 2 * w
+
+    def right_inverse(self, w):
+        return w / 2
+
+
+def parametrizing_plugin(name: str, parametrization: type[nn.Module]):
+    """A feature that registers ``parametrization`` on each hidden layer's ``intra_weight`` when
+    the model is built, at the default order (as intra_layer, which re-initialises it there)."""
+
+    class Plugin:
+        @hookimpl
+        def bionic_feature(self):
+            return Feature(name=name, group="structural", help="test", requires=("intra_layer",),
+                           touches=("hidden.intra_weight",))
+
+        @hookimpl
+        def bionic_model_built(self, model):
+            for layer in model.hidden:
+                parametrize.register_parametrization(layer, "intra_weight", parametrization())
+
+    return Plugin()
+
+
+@pytest.mark.parametrize("parametrization", [NonNegative, Doubled])
+def test_intra_layer_initialises_through_an_earlier_parametrization(
+        catalogue, register_plugin, parametrization):
+    name = register_plugin(parametrizing_plugin("a_intra_constraint", parametrization))
+    assert name < "intra_layer"  # the same order: the name breaks the tie, it runs first
+    config = tiny_config(features=(name, "intra_layer"), hidden_sizes=(64,),
+                         params={"intra_layer": {"init_std": 0.1}})
+    _, model, _ = prepare(config, catalogue)
+    layer = model.hidden[0]
+    assert isinstance(layer.parametrizations.intra_weight[0], parametrization)  # kept
+    stored = layer.parametrizations.intra_weight.original
+    off_diagonal = layer.intra_mask.bool()
+    # intra_layer's initialisation (std 0.1, not the core's 0.01) is what the layer holds:
+    # in the stored weights, or for an invertible parametrization in the effective ones.
+    drawn = layer.intra_weight if parametrization is Doubled else stored
+    assert drawn[off_diagonal].std().item() == pytest.approx(0.1, rel=0.1)
+    assert torch.count_nonzero(layer.intra_weight[~off_diagonal]) == 0
+    if parametrization is NonNegative:
+        assert layer.intra_weight.min().item() >= 0
+
+
+def test_initialise_without_parametrization_writes_in_place(catalogue):
+    _, model, _ = prepare(tiny_config(features=("intra_layer",), hidden_sizes=(8,)), catalogue)
+    layer = model.hidden[0]
+    before = layer.intra_weight
+    layer.initialise("intra_weight", torch.ones(8, 8))
+    assert layer.intra_weight is before and torch.equal(before, torch.ones(8, 8))

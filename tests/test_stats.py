@@ -43,8 +43,9 @@ def test_summarize_small_and_constant():
     assert math.isnan(one.std) and math.isnan(one.ci_low) and math.isnan(one.ci_high)
     empty = summarize([])
     assert empty.n == 0 and math.isnan(empty.mean)
+    # No spread over seeds: the std is 0, but the interval is undefined, not [0.5, 0.5].
     const = summarize([0.5, 0.5, 0.5])
-    assert const.std == 0.0 and const.ci_low == const.ci_high == 0.5
+    assert const.std == 0.0 and math.isnan(const.ci_low) and math.isnan(const.ci_high)
     with pytest.raises(ValueError):
         summarize([1.0, 2.0], confidence=1.5)
 
@@ -91,9 +92,10 @@ def test_paired_by_seed():
 def test_paired_uses_matching_subset_of_reference_seeds():
     d = difference([2.0, 3.0, 4.0], [9.0, 1.0, 2.0, 3.0], seeds=[0, 1, 2],
                    reference_seeds=[7, 0, 1, 2])
-    # pairs (2,1), (3,2), (4,3): differences all 1 -> zero spread
-    assert d.test == "paired"
-    assert d == Difference(1.0, 1.0, 1.0, 0.0, "paired")
+    # pairs (2,1), (3,2), (4,3): differences all 1 -> zero spread: CI and p undefined
+    assert d.test == "paired" and d.delta == 1.0 and d.n == 3
+    assert math.isnan(d.ci_low) and math.isnan(d.ci_high) and math.isnan(d.p_value)
+    assert math.isnan(d.se)
 
 
 def test_unmatched_seeds_fall_back_to_welch():
@@ -108,10 +110,17 @@ def test_difference_degenerate_cases():
     assert one.test == "none" and one.delta == pytest.approx(0.5)
     assert math.isnan(one.p_value) and math.isnan(one.ci_low) and math.isnan(one.ci_high)
     assert difference([], [1.0]).test == "none"
-    same = difference([3.0, 3.0, 3.0], [3.0, 3.0])
-    assert same == Difference(0.0, 0.0, 0.0, 1.0, "welch")
-    apart = difference([3.0, 3.0, 3.0], [2.0, 2.0])
-    assert apart == Difference(1.0, 1.0, 1.0, 0.0, "welch")
+    # Zero spread on both sides: neither a zero-width CI nor p = 0 (or 1), but undefined.
+    for values, reference, delta in (([3.0, 3.0, 3.0], [3.0, 3.0], 0.0),
+                                     ([3.0, 3.0, 3.0], [2.0, 2.0], 1.0)):
+        d = difference(values, reference)
+        assert d.test == "welch" and d.delta == delta and d.n == 2
+        assert math.isnan(d.ci_low) and math.isnan(d.ci_high) and math.isnan(d.p_value)
+    # n = 1 paired: a Δ, nothing else
+    single = difference([0.7], [0.5], seeds=[4], reference_seeds=[4])
+    assert single == Difference(pytest.approx(0.2), single.ci_low, single.ci_high,
+                                single.p_value, "none", single.se, single.dof, 1)
+    assert math.isnan(single.ci_low) and math.isnan(single.p_value) and math.isnan(single.se)
     with pytest.raises(ValueError):
         difference([1.0, 2.0], [1.0, 2.0], seeds=[1])  # reference_seeds missing
 
@@ -150,10 +159,9 @@ def test_factorial_exact_recovery_noise_free():
     assert list(effects) == ["a", "b", "c", "a:b", "a:c", "b:c"]
     for term, eff in TRUE.items():
         assert effects[term].estimate == pytest.approx(eff, abs=1e-9)
-    # noise-free: zero residual variance -> point CIs, p 0 for real effects, 1 for null ones
-    assert effects["a"].p_value == 0.0 and effects["a:b"].p_value == 0.0
-    assert effects["c"].p_value == 1.0
-    assert effects["a"].ci_low == pytest.approx(4.0) and effects["a"].ci_high == pytest.approx(4.0)
+    # noise-free: zero residual variance -> CIs and p undefined, not point intervals and p 0
+    for e in effects.values():
+        assert math.isnan(e.ci_low) and math.isnan(e.ci_high) and math.isnan(e.p_value)
 
 
 def test_factorial_noisy_replicates_ci_contains_truth():
@@ -188,6 +196,7 @@ def test_factorial_ci_matches_pooled_variance_in_saturated_2x2():
     assert by["a"].ci_low == pytest.approx(a_eff - q * se)
     assert by["a"].ci_high == pytest.approx(a_eff + q * se)
     assert by["a"].p_value == pytest.approx(2 * st.t.sf(a_eff / se, 4))
+    assert by["a"].se == pytest.approx(se) and by["a"].dof == 4
 
 
 def test_factorial_half_fraction_drops_interactions_and_has_no_dof():
@@ -203,6 +212,19 @@ def test_factorial_half_fraction_drops_interactions_and_has_no_dof():
     for e in effects:
         assert e.estimate == pytest.approx(additive[e.term])
         assert math.isnan(e.ci_low) and math.isnan(e.p_value)
+
+
+def test_factorial_saturated_keeps_interactions_without_dof():
+    # 2^2, one observation per cell: with interactions the model has no residual dof. By
+    # default the interaction is dropped (to leave dof for CIs); saturated keeps it.
+    data = {(False, False): 1.0, (True, False): 4.0, (False, True): 2.0, (True, True): 9.0}
+    rows = [({"a": a, "b": b}, y) for (a, b), y in data.items()]
+    assert [e.term for e in factorial_effects(rows, ["a", "b"])] == ["a", "b"]
+    by = {e.term: e for e in factorial_effects(rows, ["a", "b"], saturated=True)}
+    # a: ((4 − 1) + (9 − 2)) / 2 = 5; a:b: ((9 − 2) − (4 − 1)) / 2 = 2
+    assert by["a"].estimate == pytest.approx(5.0)
+    assert by["a:b"].estimate == pytest.approx(2.0)
+    assert math.isnan(by["a"].ci_low) and math.isnan(by["a:b"].p_value)
 
 
 def test_factorial_missing_flag_is_an_error():

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
 from bionic_core.connectome import build_connectome
 from bionic_core.contract.errors import BionicError
+from bionic_core.network.model import count_parameters
 from bionic_core.training.loop import prepare, train_run
 
 from .conftest import tiny_config
@@ -135,28 +136,72 @@ def test_adjacency_mask_changes_the_forward_pass_and_off_is_dense(catalogue):
     assert not torch.equal(expected, torch.full((349,), 266.0))
 
 
-def test_adjacency_mask_without_laminar_copies_block_densities(catalogue):
-    ctx, model, _ = build(catalogue, features=("adjacency_mask",), hidden_sizes=(64, 64, 64))
+def test_laminar_off_keeps_the_units_and_connections_not_the_layers(catalogue):
+    """`laminar` off in `paper`: the same 1,160 units in uniform layers, each block with the
+    column's connection count, no census sizes or types."""
+    ctx, model, plan = build(catalogue, features=("adjacency_mask",),
+                             hidden_sizes=(290, 290, 290, 290))
     column = build_connectome()
+    assert sum(plan.sizes) == sum(CENSUS_SIZES) and plan.layers[0].cell_types is None
     assert model.hidden[0].mask is None
-    for k in (1, 2):
-        density = float(model.hidden[k].mask.mean())
-        p = column.feedforward_densities[k - 1]
-        assert abs(density - p) < 4 * np.sqrt(p * (1 - p) / 64**2)
-    assert "Bernoulli" in ctx.provenance["adjacency_mask"]["masks"]
+    for k in (1, 2, 3):
+        assert model.hidden[k].mask.sum() == column.feedforward_masks[k - 1].sum()
+    for k in range(4):
+        assert model.hidden[k].intra_mask is None  # no intra_layer: the masks are unused
+    record = ctx.provenance["adjacency_mask"]
+    assert "are not the census cells" in record["masks"]
+    assert record["connections"]["feedforward"] == sum(m.sum() for m in column.feedforward_masks)
 
 
-def test_shuffled_wiring_keeps_densities_but_not_the_wiring(catalogue):
-    _, model, _ = build(catalogue, features=("laminar", "adjacency_mask"),
-                        params={"adjacency_mask": {"wiring": "shuffled"}})
-    column = build_connectome()
-    mask = model.hidden[1].mask.numpy()
-    assert not np.array_equal(mask, column.feedforward_masks[0])
-    p = column.feedforward_densities[0]
-    assert abs(mask.mean() - p) < 4 * np.sqrt(p * (1 - p) / mask.size)
+CONTROLS = ("type_shuffled", "layer_uniform", "uniform", "degree_preserving")
+FEATURES = ("laminar", "adjacency_mask", "intra_layer")
 
 
-def test_edge_table_gives_neuron_level_masks(catalogue, tiny_column):
+@pytest.mark.parametrize("wiring", CONTROLS)
+def test_a_control_starts_from_the_column_runs_initial_weights(catalogue, wiring):
+    """The same dense initial draw, masked differently: equal wherever both masks allow a
+    synapse, exactly when the block keeps its connection count (all but uniform), else up to
+    the 1/sqrt(density) rescale of the layer."""
+    ctx, control, _ = build(catalogue, features=FEATURES,
+                            params={"adjacency_mask": {"wiring": wiring}})
+    _, column, _ = build(catalogue, features=FEATURES)
+    assert ctx.provenance["adjacency_mask"]["null_seed"] == 0
+    assert torch.equal(control.hidden[0].weight, column.hidden[0].weight)  # dense, unmasked
+    assert torch.equal(control.readout.weight, column.readout.weight)
+    for k in (1, 2, 3):
+        a, b = control.hidden[k], column.hidden[k]
+        assert not torch.equal(a.mask, b.mask)
+        both = (a.mask * b.mask) == 1
+        assert both.sum() > 0
+        rescale = float(torch.sqrt(a.mask.mean() / b.mask.mean()))
+        if wiring != "uniform":
+            assert rescale == 1.0 and torch.equal(a.weight[both], b.weight[both])
+        assert torch.allclose(a.weight[both] * rescale, b.weight[both], rtol=1e-5, atol=0)
+        intra = (a.intra_mask * b.intra_mask) == 1
+        assert torch.equal(a.intra_weight[intra], b.intra_weight[intra])
+    assert not torch.allclose(control(X), column(X))  # the wiring alone differs
+
+
+def test_dense_matched_has_the_masked_models_free_weights(catalogue):
+    ctx, dense, plan = build(catalogue, features=FEATURES,
+                             params={"adjacency_mask": {"wiring": "dense_matched"}})
+    _, column, _ = build(catalogue, features=FEATURES)
+
+    def hidden_weights(model) -> int:
+        total = 0
+        for layer in model.hidden:
+            total += int(layer.mask.sum()) if layer.mask is not None else layer.weight.numel()
+            total += int(layer.intra_mask.sum())
+        return total
+
+    assert all(layer.mask is None for layer in dense.hidden)
+    widths = ctx.provenance["adjacency_mask"]["widths"]
+    assert plan.sizes == widths and all(w < n for w, n in zip(widths, CENSUS_SIZES, strict=True))
+    assert abs(hidden_weights(dense) - hidden_weights(column)) < 0.01 * hidden_weights(column)
+    assert count_parameters(dense) < count_parameters(column) * 1.01
+
+
+def test_edge_table_gives_cell_to_cell_masks(catalogue, tiny_column):
     ctx, model, plan = build(catalogue, features=("laminar", "adjacency_mask", "intra_layer"),
                              connectome=tiny_column)
     assert plan.sizes == [3, 2]
@@ -253,6 +298,14 @@ def test_graded_inhibition_off_or_zero_is_the_plain_model(catalogue):
               params={"graded_inhibition": {"alpha": 1.5}})
 
 
+def test_graded_inhibition_differs_by_cell_type_within_a_layer(catalogue):
+    _, model, plan = build(catalogue, features=("laminar", "graded_inhibition"))
+    gain = model.hidden[2].post[0].gain.numpy()  # L5
+    types = np.array(plan.layers[2].cell_types)
+    mean = {t: float(gain[types == t].mean()) for t in ("5P-IT", "5P-PT", "5P-NP")}
+    assert mean["5P-PT"] < mean["5P-IT"] < mean["5P-NP"]  # PT cells get the most inhibition
+
+
 # ------------------------------------------------------------------ lateral_inhibition
 def test_lateral_inhibition_sits_between_the_convolutions(catalogue):
     _, on, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"))
@@ -294,14 +347,18 @@ def test_lateral_inhibition_off_or_zero_is_the_plain_front_end(catalogue):
 def test_connectome_config_overrides_paths_and_errors(tmp_path, catalogue, tiny_column):
     base = RunConfig(features=("laminar",))
     config = apply_overrides(base, sets=[f"connectome.edges={tiny_column['edges']}",
-                                         "connectome.seed=3"])
-    assert config.connectome == {"edges": tiny_column["edges"], "seed": 3}
+                                         "connectome.seed=3", "connectome.distance=false",
+                                         "connectome.null_seed=2"])
+    assert config.connectome == {"edges": tiny_column["edges"], "seed": 3, "distance": False,
+                                 "null_seed": 2}
     assert config.key() != base.key()
     resolve_features(config, catalogue, "here")
     for raw, message in (({"edge": "x.csv"}, "here: connectome: unknown key 'edge'"),
                          ({"seed": "1"}, "here: connectome.seed: expected int"),
                          ({"cells": "nowhere.csv"}, "connectome.cells: nowhere.csv: file not"),
-                         ({"min_synapses": 0}, "min_synapses: 0 must be >= 1")):
+                         ({"min_synapses": 0}, "min_synapses: 0 must be >= 1"),
+                         ({"distance": 1}, "connectome.distance: expected bool"),
+                         ({"null_seed": True}, "connectome.null_seed: expected int")):
         with pytest.raises(BionicError, match=message):
             resolve_features(base.replace(connectome=raw), catalogue, "here")
     path = tmp_path / "experiments.toml"

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bionic_core.connectome.pair_probability import Cells
+from bionic_core.connectome.tables import CellKey
 from bionic_core.contract.errors import BionicError
 
 # The feedforward path through the column, and the pyramidal types that make each layer's units.
@@ -30,9 +32,16 @@ class PlanLayer:
     ei: tuple[str, ...]  # per unit ("E" for every unit of a plan)
     root_ids: np.ndarray  # per unit, int64
     cortical_layers: tuple[str, ...]  # per unit: the cell's `layer` (used to look up tables)
+    positions: np.ndarray | None = None  # per unit: lateral soma position (um), shape (size, 2)
 
     def type_counts(self) -> dict[str, int]:
         return dict(Counter(self.cell_types))
+
+    def cells(self) -> Cells:
+        """The units as a connection table sees them."""
+        keys = tuple(CellKey(t, e, c) for t, e, c in
+                     zip(self.cell_types, self.ei, self.cortical_layers, strict=True))
+        return Cells(keys, self.positions)
 
 
 def normalise_grouping(
@@ -60,8 +69,12 @@ def build_layer_plan(
     cells: pd.DataFrame,
     grouping: tuple[tuple[str, tuple[str, ...]], ...],
     cells_name: str,
+    positions: np.ndarray | None = None,
 ) -> list[PlanLayer]:
-    """Select the excitatory cells of each layer's types; inhibitory cells never become units."""
+    """Select the excitatory cells of each layer's types; inhibitory cells never become units.
+
+    ``positions``: lateral soma positions aligned with the rows of ``cells`` (or None).
+    """
     layers = []
     excitatory = cells[cells["ei"] == "E"]
     for name, types in grouping:
@@ -69,6 +82,7 @@ def build_layer_plan(
         # Units follow the grouping's type order; within a type, the cell order (depth, root id).
         rank = chosen["cell_type"].map({t: i for i, t in enumerate(types)})
         chosen = chosen.loc[rank.sort_values(kind="stable").index]
+        rows = cells.index.get_indexer(chosen.index)
         if chosen.empty:
             raise BionicError(
                 f"{cells_name}: layer {name!r} is empty: no excitatory cells of type "
@@ -82,6 +96,7 @@ def build_layer_plan(
                 ei=tuple(chosen["ei"]),
                 root_ids=chosen["root_id"].to_numpy(np.int64),
                 cortical_layers=tuple(chosen["layer"]),
+                positions=None if positions is None else positions[rows],
             )
         )
     return layers

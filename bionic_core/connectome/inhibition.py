@@ -1,4 +1,4 @@
-"""Inhibitory input per hidden unit (incoming connections from the column's inhibitory cells)."""
+"""Inhibitory input per hidden unit: incoming connections from the column's inhibitory cells."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 
 from bionic_core.connectome.column_layers import PlanLayer
 from bionic_core.connectome.loading import EdgeTable
-from bionic_core.connectome.tables import ProbabilityTable
+from bionic_core.connectome.pair_probability import Cells, ConnectionTable, probability_matrix
+from bionic_core.connectome.tables import CellKey
 
 
 def inhibitory_counts_from_edges(
@@ -21,45 +22,37 @@ def inhibitory_counts_from_edges(
     units = np.concatenate([layer.root_ids for layer in layers])
     keep = (edges.n_synapses >= min_synapses) & np.isin(edges.pre, inhibitory)
     targets = pd.Series(edges.post[keep]).value_counts()
-    return targets.reindex(units, fill_value=0).to_numpy(np.int64)
+    return targets.reindex(units, fill_value=0).to_numpy(np.float64)
 
 
-def sample_inhibitory_counts(
+def expected_inhibitory_counts(
     layers: Sequence[PlanLayer],
     cells: pd.DataFrame,
-    table: ProbabilityTable,
-    rng: np.random.Generator,
+    positions: np.ndarray | None,
+    table: ConnectionTable,
+    distance: bool,
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Per plan unit: sampled count of incoming inhibitory connections.
-
-    A unit in cortical layer L receives from each inhibitory cell with the table probability of
-    (that cell's class and layer -> E of L). Cells with no class or layer in the table (e.g. BPC
-    and NGC in billeh2020, L1 cells) are skipped; returns the counts and the skipped cells per type.
-    """
-    groups: Counter[tuple[str, str]] = Counter()
-    skipped: Counter[str] = Counter()
+    """Per plan unit: the expected number of the column's inhibitory cells connected onto it,
+    ``c_i = sum_j p(j -> i)`` over every inhibitory cell j with the table's probability for the
+    two cells (by distance too, when on): no sampling noise, so units differ only by their type
+    (or class) and, with distance, by where they sit. Inhibitory cells the table has no value
+    for are skipped; returns the counts and the skipped cells per type."""
     inhibitory = cells[cells["ei"] == "I"]
-    for cell_type, cortical in zip(inhibitory["cell_type"], inhibitory["layer"], strict=True):
-        cls = table.cell_class(cell_type, "I")
-        if cls is None or not any(k[:2] == (cortical, cls) for k in table.probabilities):
-            skipped[cell_type] += 1
-        else:
-            groups[(cortical, cls)] += 1
-    counts = []
+    keys = tuple(CellKey(t, "I", layer) for t, layer in
+                 zip(inhibitory["cell_type"], inhibitory["layer"], strict=True))
+    where = cells.index.get_indexer(inhibitory.index)
+    sources = Cells(keys, None if positions is None else positions[where])
+    counts, skipped = [], np.zeros(len(keys), dtype=bool)
     for layer in layers:
-        post_class = "E"
-        layer_counts = np.zeros(layer.size, dtype=np.int64)
-        cortical_units = np.array(layer.cortical_layers)
-        for post_cortical in sorted(set(layer.cortical_layers)):
-            where = np.flatnonzero(cortical_units == post_cortical)
-            for (pre_cortical, pre_class), n_cells in sorted(groups.items()):
-                p = table.probabilities.get(
-                    (pre_cortical, pre_class, post_cortical, post_class), 0.0
-                )
-                # Binomial(n, p) is the sum of one Bernoulli draw per inhibitory cell of the group.
-                layer_counts[where] += rng.binomial(n_cells, p, size=len(where))
-        counts.append(layer_counts)
-    return np.concatenate(counts), dict(sorted(skipped.items()))
+        if not keys:
+            counts.append(np.zeros(layer.size))
+            continue
+        matrix = probability_matrix(table, layer.cells(), sources, distance=distance,
+                                    same_cells=False)
+        skipped |= np.isnan(matrix).all(axis=0)
+        counts.append(np.nan_to_num(matrix, nan=0.0).sum(axis=1))
+    missing = Counter(k.cell_type for k, skip in zip(keys, skipped, strict=True) if skip)
+    return np.concatenate(counts), dict(sorted(missing.items()))
 
 
 def normalised_input(counts: np.ndarray) -> np.ndarray:

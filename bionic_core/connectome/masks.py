@@ -1,4 +1,5 @@
-"""Adjacency masks between and within plan layers: from an edge table, or sampled from a table."""
+"""Adjacency masks between and within plan layers: from an edge table, sampled from a connection
+table, or placed at given connection counts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from bionic_core.connectome.column_layers import PlanLayer
 from bionic_core.connectome.loading import EdgeTable
-from bionic_core.connectome.tables import ProbabilityTable
+from bionic_core.connectome.pair_probability import ConnectionTable, probability_matrix
 from bionic_core.contract.errors import BionicError
 
 
@@ -49,48 +50,71 @@ def split_blocks(
     return ff, intra
 
 
-def _probability_matrix(table: ProbabilityTable, post: PlanLayer, pre: PlanLayer) -> np.ndarray:
-    """Per-unit-pair probability (post x pre) from each unit's cortical layer and table class."""
+def assemble(sizes: Sequence[int], ff: Sequence[np.ndarray], intra: Sequence[np.ndarray]
+             ) -> np.ndarray:
+    """All units on both axes ([post, pre]): intra blocks on the diagonal, ff just below it."""
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    full = np.zeros((bounds[-1], bounds[-1]), dtype=np.float32)
+    for k, block in enumerate(intra):
+        full[bounds[k] : bounds[k + 1], bounds[k] : bounds[k + 1]] = block
+    for k, block in enumerate(ff):
+        full[bounds[k + 1] : bounds[k + 2], bounds[k] : bounds[k + 1]] = block
+    return full
 
-    def keys(layer: PlanLayer) -> list[tuple[str, str]]:
-        out = []
-        for cell_type, ei, cortical in zip(
-            layer.cell_types, layer.ei, layer.cortical_layers, strict=True
-        ):
-            cls = table.cell_class(cell_type, ei)
-            if cls is None:
-                raise BionicError(f"{table.file}: no class for cell type {cell_type!r} ({ei})")
-            out.append((cortical, cls))
-        return out
 
-    post_keys, pre_keys = keys(post), keys(pre)
-    post_unique = sorted(set(post_keys))
-    pre_unique = sorted(set(pre_keys))
-    small = np.array(
-        [[table.probability(*b, *a) for b in pre_unique] for a in post_unique], dtype=np.float64
-    )
-    post_index = np.array([post_unique.index(k) for k in post_keys])
-    pre_index = np.array([pre_unique.index(k) for k in pre_keys])
-    return small[np.ix_(post_index, pre_index)]
+def block_probabilities(
+    layers: Sequence[PlanLayer], table: ConnectionTable, distance: bool
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-unit-pair probabilities of every feedforward block, then every intra block."""
+
+    def block(post: PlanLayer, pre: PlanLayer, same: bool) -> np.ndarray:
+        matrix = probability_matrix(table, post.cells(), pre.cells(), distance=distance,
+                                    same_cells=same)
+        if np.isnan(matrix).any():
+            missing = {t for t, row in zip(post.cell_types, matrix, strict=True)
+                       if np.isnan(row).all()}
+            missing |= {t for t, col in zip(pre.cell_types, matrix.T, strict=True)
+                        if np.isnan(col).all()}
+            raise BionicError(f"connection table {table.name}: no probability for cell type "
+                              f"{', '.join(repr(t) for t in sorted(missing))}")
+        return matrix
+
+    ff = [block(post, pre, False) for pre, post in zip(layers[:-1], layers[1:], strict=True)]
+    intra = [block(layer, layer, True) for layer in layers]
+    return ff, intra
 
 
 def sample_masks(
-    layers: Sequence[PlanLayer], table: ProbabilityTable, rng: np.random.Generator
+    probabilities: tuple[list[np.ndarray], list[np.ndarray]], rng: np.random.Generator
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Bernoulli masks from the table: all feedforward blocks in order, then all intra blocks."""
-    ff = [
-        (rng.random((post.size, pre.size)) < _probability_matrix(table, post, pre)).astype(
-            np.float32
-        )
-        for pre, post in zip(layers[:-1], layers[1:], strict=True)
-    ]
-    intra = []
-    for layer in layers:
-        block = rng.random((layer.size, layer.size)) < _probability_matrix(table, layer, layer)
-        block = block.astype(np.float32)
-        np.fill_diagonal(block, 0.0)
-        intra.append(block)
-    return ff, intra
+    """Bernoulli masks (float32 0/1): all feedforward blocks in order, then all intra blocks."""
+    ff, intra = probabilities
+    return ([(rng.random(p.shape) < p).astype(np.float32) for p in ff],
+            [(rng.random(p.shape) < p).astype(np.float32) for p in intra])
+
+
+def place_connections(
+    weights: np.ndarray, count: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A float32 0/1 mask with exactly ``count`` ones (at most the number of positive weights),
+    drawn without replacement with probability proportional to ``weights`` (Efraimidis and
+    Spirakis' keys ``log(u) / w``); zero weights are never chosen."""
+    flat = np.asarray(weights, dtype=np.float64).ravel()
+    positive = np.flatnonzero(flat > 0)
+    count = min(int(count), len(positive))
+    keys = np.log(rng.random(len(positive))) / flat[positive]
+    chosen = positive[np.argpartition(-keys, count - 1)[:count]] if count else positive[:0]
+    mask = np.zeros(flat.shape, dtype=np.float32)
+    mask[chosen] = 1.0
+    return mask.reshape(np.shape(weights))
+
+
+def slots(shape: tuple[int, int], intra: bool) -> np.ndarray:
+    """Weights 1 on every possible connection of a block (off the diagonal within a layer)."""
+    free = np.ones(shape)
+    if intra:
+        np.fill_diagonal(free, 0.0)
+    return free
 
 
 def block_density(mask: np.ndarray, intra: bool) -> float:
@@ -103,30 +127,38 @@ def block_density(mask: np.ndarray, intra: bool) -> float:
 def masks_for_sizes(
     sizes: Sequence[int],
     seed: int,
-    ff_densities: Sequence[float],
-    intra_densities: Sequence[float],
+    ff_masks: Sequence[np.ndarray],
+    intra_masks: Sequence[np.ndarray],
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Bernoulli masks for arbitrary layer sizes with the given per-block densities.
+    """Masks for layers that are not the column's cells, with its connection counts.
 
-    Block k (k -> k+1, and intra k) takes density index k; a plan with more blocks than densities
-    reuses the last density. With no feedforward densities at all (a one-layer plan) feedforward
-    blocks take the mean intra density.
+    Block k (k -> k+1, and intra k) gets exactly the column's connection count of its block k,
+    placed uniformly at random (capped at the block's slots): with as many layers as the column,
+    the same number of connections per block and in total, without its layer sizes or types.
+    Blocks beyond the column's take its last block's density; with no feedforward block at all
+    (a one-layer column) feedforward blocks take its mean intra density.
     """
     sizes = [int(s) for s in sizes]
     if not sizes or min(sizes) < 1:
         raise BionicError(f"layer sizes {sizes}: need at least one layer, each of size >= 1")
-    if not intra_densities:
-        raise BionicError("masks_for_sizes: no intra-layer densities to copy")
-    ff_densities = list(ff_densities) or [float(np.mean(intra_densities))]
+    if not intra_masks:
+        raise BionicError("masks_for_sizes: no intra-layer blocks to copy")
     rng = np.random.default_rng(seed)
+    ff_counts = [int(m.sum()) for m in ff_masks]
+    intra_counts = [int(m.sum()) for m in intra_masks]
+    intra_fallback = block_density(intra_masks[-1], intra=True)
+    ff_fallback = (block_density(ff_masks[-1], intra=False) if ff_masks else
+                   float(np.mean([block_density(m, intra=True) for m in intra_masks])))
+
+    def count(counts: list[int], fallback: float, k: int, free: np.ndarray) -> int:
+        return counts[k] if k < len(counts) else round(fallback * free.sum())
+
     ff = []
     for k in range(len(sizes) - 1):
-        p = ff_densities[min(k, len(ff_densities) - 1)]
-        ff.append((rng.random((sizes[k + 1], sizes[k])) < p).astype(np.float32))
+        free = slots((sizes[k + 1], sizes[k]), intra=False)
+        ff.append(place_connections(free, count(ff_counts, ff_fallback, k, free), rng))
     intra = []
     for k, n in enumerate(sizes):
-        p = intra_densities[min(k, len(intra_densities) - 1)]
-        block = (rng.random((n, n)) < p).astype(np.float32)
-        np.fill_diagonal(block, 0.0)
-        intra.append(block)
+        free = slots((n, n), intra=True)
+        intra.append(place_connections(free, count(intra_counts, intra_fallback, k, free), rng))
     return ff, intra

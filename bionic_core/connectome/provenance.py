@@ -36,11 +36,11 @@ def density_record(
 
 
 def inhibition_stats(counts: np.ndarray) -> dict:
-    """Mean/min/max of the per-unit inhibitory input counts."""
+    """Mean/min/max of the per-unit inhibitory input (connections from inhibitory cells)."""
     if counts.size == 0:
-        return {"mean": 0.0, "min": 0, "max": 0}
+        return {"mean": 0.0, "min": 0.0, "max": 0.0}
     return {
         "mean": round(float(counts.mean()), 4),
-        "min": int(counts.min()),
-        "max": int(counts.max()),
+        "min": round(float(counts.min()), 4),
+        "max": round(float(counts.max()), 4),
     }

@@ -71,6 +71,10 @@ class Feature:
     # Where two features act in the same phase (e.g. both post-process a layer's activity), the
     # core applies them in ascending ``order`` (ties by name): explicit, not pluggy's LIFO.
     order: int = 100
+    # What the feature acts on, in a few short names (shown by `bionic plugins list`): parts of
+    # the model ("hidden.weight", "hidden.intra_weight", "hidden activity", "frontend", ...) or
+    # of the run ("training batches", "loss", "optimizer", ...); see docs/writing_features.md.
+    touches: tuple[str, ...] = ()
     source: str = "builtin"  # "builtin" or "<distribution> <version>"
     # What the feature's code is, for run identity: "bionic <version>" for a built-in,
     # "<distribution> <version>" for an installed plugin, plus "+src.<hash>" of the module's
@@ -93,6 +97,8 @@ class Feature:
             "provenance": self.provenance,
             "requires": list(self.requires),
             "conflicts": list(self.conflicts),
+            "order": self.order,
+            "touches": list(self.touches),
             "parameters": [p.as_dict() for p in self.params],
         }
 

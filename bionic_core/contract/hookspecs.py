@@ -110,11 +110,16 @@ def bionic_layer_options(ctx: RunContext, plan: LayerPlan) -> dict[str, Any] | N
 
 
 @hookspec
-def bionic_connectivity(ctx: RunContext, plan: LayerPlan) -> list[HiddenLayer] | None:
+def bionic_connectivity(
+    ctx: RunContext, plan: LayerPlan, in_features: int, options: dict[str, Any]
+) -> list[HiddenLayer] | None:
     """Return the plan's layers with connectivity masks filled in, or None for dense layers.
 
-    Called once after the plan is known. Each returned :class:`HiddenLayer` carries
-    ``mask`` (out × in, or None for a dense projection) and ``intra_mask`` (n × n or None).
+    Called once after the plan and the layer options are known. Each returned
+    :class:`HiddenLayer` carries ``mask`` (out × in, or None for a dense projection) and
+    ``intra_mask`` (n × n or None); it may change a layer's size (a control with other widths).
+    ``in_features`` is the front end's output width (the first layer's input), ``options`` the
+    merged answers of ``bionic_layer_options``.
 
     Single answer.
     """
@@ -136,6 +141,8 @@ def bionic_model_built(ctx: RunContext, model: nn.Module) -> None:
     """Observe or adjust the finished model (e.g. register forward hooks, parametrizations).
 
     Called once, after the model is built and moved to the device, before the optimizer exists.
+    A feature that (re-)initialises a tensor here does it with ``layer.initialise(name,
+    values)``, which keeps a parametrization an earlier feature registered on it.
 
     All features, in feature order.
     """

@@ -1,11 +1,11 @@
-"""The dataset every run trains on: resolve a name or path, cache parses, hold out validation."""
+"""The dataset every run trains on: resolve a name or path, split it into train, validation (a
+holdout of the training images) and named test splits, and optionally drop train copies of
+test images."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +13,25 @@ import numpy as np
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.data import demo, fer2013
-from bionic_core.data.fer2013 import CACHE_SUFFIX, CLASS_NAMES, SPLIT_USAGE, Raw
+from bionic_core.data.fer2013 import CLASS_NAMES, SPLIT_USAGE, Raw
+from bionic_core.data.holdout import Holdout, stratified_holdout
+from bionic_core.data.image_hashes import image_hashes
+from bionic_core.data.parse_cache import cached_parse
 
 BUILTIN_DATASETS: dict[str, str] = dict(demo.DEMO_DESCRIPTIONS)
-CACHE_VERSION = 1
-SPLIT_ORDER = ("train", "val", "test")
+TRAIN, VAL = "train", "val"
+# Test splits in the order they are shown: FER-2013's PublicTest and PrivateTest, and a generic
+# test part (a folder's test/, a *test*.npz, a separate test_data file, the demo's test split).
+TEST_SPLITS = ("test_public", "test_private", "test")
+# The primary test split (its metrics are also logged as final_test_*): the first one present.
+# A generic test part is one the user named; of FER-2013's two, PrivateTest is the final test.
+PRIMARY_TEST_ORDER = ("test", "test_private", "test_public")
+SPLIT_ORDER = (TRAIN, VAL, *TEST_SPLITS)
+
+
+def split_role(name: str) -> str:
+    """``train``, ``validation`` or ``test``: what a split is used for."""
+    return {TRAIN: "train", VAL: "validation"}.get(name, "test")
 
 
 @dataclass
@@ -25,9 +39,16 @@ class Split:
     images: np.ndarray  # uint8, shape (N, 48, 48)
     labels: np.ndarray  # int64, shape (N,), values 0..6
     origin: str  # human text saying where this split came from
+    _hashes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def hashes(self) -> np.ndarray:
+        """One uint64 content hash per image (see :mod:`bionic_core.data.image_hashes`)."""
+        if self._hashes is None:
+            self._hashes = image_hashes(self.images)
+        return self._hashes
 
 
 @dataclass
@@ -36,7 +57,9 @@ class Dataset:
     is_demo: bool  # True for the synthetic demonstration sets: never report them as FER-2013
     source: str  # absolute path, or "built-in"
     format: str  # "builtin" | "csv" | "folder" | "npz" | "npz-dir"
-    splits: dict[str, Split]  # "train", "val" always; "test" when available
+    splits: dict[str, Split]  # "train", "val" always; zero or more of TEST_SPLITS
+    holdout: Holdout | None = None  # how "val" was held out of train; None: val came with it
+    deduped: int | None = None  # train images dropped as copies of a test image; None: no dedupe
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def fingerprint(self) -> str:
@@ -54,42 +77,40 @@ class Dataset:
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
+    def test_splits(self) -> list[str]:
+        """The test splits present, in display order."""
+        return [s for s in TEST_SPLITS if s in self.splits]
+
+    def primary_test(self) -> str | None:
+        """The split ``final_test_*`` metrics come from (None when there is no test split)."""
+        return next((s for s in PRIMARY_TEST_ORDER if s in self.splits), None)
+
 
 def describe(dataset: Dataset) -> dict:
-    """Plain-dict summary (JSON-ready): format, source, fingerprint, counts per split and class."""
+    """Plain-dict summary (JSON-ready): format, source, fingerprint, the validation holdout,
+    dedupe, the primary test split, and per split its role, origin and counts per class."""
     splits = {}
     for name in [s for s in SPLIT_ORDER if s in dataset.splits]:
         s = dataset.splits[name]
         counts = np.bincount(s.labels, minlength=len(CLASS_NAMES))
         splits[name] = {
             "n": len(s),
+            "role": split_role(name),
             "origin": s.origin,
             "per_class": {c: int(counts[i]) for i, c in enumerate(CLASS_NAMES)},
         }
+    h = dataset.holdout
     return {
         "name": dataset.name,
         "is_demo": dataset.is_demo,
         "source": dataset.source,
         "format": dataset.format,
         "fingerprint": dataset.fingerprint(),
+        "holdout": None if h is None else {"fraction": h.fraction, "seed": h.seed, "of": h.of},
+        "deduped": dataset.deduped,
+        "primary_test": dataset.primary_test(),
         "splits": splits,
     }
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a seeded, per-class ``fraction`` of ``labels`` (deterministic).
-
-    Every class with at least 2 samples gives at least 1 and keeps at least 1.
-    """
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(labels), dtype=bool)
-    for c in range(len(CLASS_NAMES)):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < 2:
-            continue
-        k = min(max(int(round(fraction * len(idx))), 1), len(idx) - 1)
-        mask[rng.permutation(idx)[:k]] = True
-    return mask
 
 
 # ------------------------------------------------------------------------------- resolution
@@ -98,8 +119,9 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
 def load_dataset(
     spec: str | os.PathLike,
     *,
-    seed: int = 0,
     val_fraction: float = 0.1,
+    val_seed: int = 0,
+    dedupe: bool = False,
     test: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> Dataset:
@@ -107,21 +129,48 @@ def load_dataset(
 
     A path may be a FER-2013 CSV, a folder (``train/<emotion>/*.png``, ``test/...``), an ``.npz``
     (train only) or a directory of ``*train*.npz`` / ``*publictest*.npz`` / ``*privatetest*.npz``.
-    Without a validation split, ``val`` is a seeded stratified ``val_fraction`` of train.
-    ``test`` names a separate file or folder whose whole content becomes the test split.
+    ``val`` is a seeded (``val_seed``) stratified ``val_fraction`` of the training images unless
+    the data brings a validation part of its own (a ``val/`` folder, a ``*val*.npz``, the demo
+    set's); PublicTest and PrivateTest are the test splits ``test_public`` / ``test_private``.
+    ``test`` names a separate file or folder whose whole content becomes the ``test`` split.
+    ``dedupe`` drops training images that are pixel copies of a test image (before the holdout).
     """
     if isinstance(spec, str) and spec in BUILTIN_DATASETS:
-        ds = _load_builtin(spec)
+        parts, origins = _builtin_parts(spec)
+        kind = {"name": spec, "is_demo": True, "source": "built-in", "format": "builtin"}
     else:
         path = _existing_path(spec)
-        fmt, raw, origins = _read_source(path, cache_dir)
-        ds = _assemble(path, fmt, raw, origins, seed, val_fraction)
+        fmt, parts, origins = _read_source(path, cache_dir)
+        kind = {"name": "fer2013", "is_demo": False, "source": str(path), "format": fmt}
     if test is not None:
-        tpath = _existing_path(test)
-        images, labels, fmt = _read_whole(tpath, cache_dir)
-        ds.splits["test"] = Split(images, labels, f"all {len(labels)} images of {tpath} ({fmt})")
-        ds._fingerprint = None
-    return ds
+        images, labels, where = read_whole(test, cache_dir)
+        parts["test"], origins["test"] = (images, labels), f"all {len(labels)} images of {where}"
+    return _assemble(parts, origins, kind, val_fraction=val_fraction, val_seed=val_seed,
+                     dedupe=dedupe)
+
+
+def read_parts(spec: str | os.PathLike,
+               cache_dir: str | os.PathLike | None = None) -> dict[str, Split]:
+    """The parts of a source as they are stored, in :data:`SPLIT_ORDER` (no holdout, no
+    dedupe): ``train``, a ``val`` that came with it, its test splits. A folder or npz
+    directory need not have a train part."""
+    if isinstance(spec, str) and spec in BUILTIN_DATASETS:
+        raw, origins = _builtin_parts(spec)
+    else:
+        _, raw, origins = _read_source(_existing_path(spec), cache_dir, whole=True)
+    return {s: Split(*raw[s], origins[s]) for s in SPLIT_ORDER if s in raw and len(raw[s][1])}
+
+
+def read_whole(spec: str | os.PathLike,
+               cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Every image of a source, all its parts concatenated: ``(images, labels, description)``."""
+    parts = list(read_parts(spec, cache_dir).values())
+    if not parts:
+        raise BionicError(f"{spec}: has no images")
+    where = (f"the demonstration set {spec!r} (NOT FER-2013)"
+             if isinstance(spec, str) and spec in BUILTIN_DATASETS else str(spec))
+    return (np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
+            where)
 
 
 def _existing_path(spec: str | os.PathLike) -> Path:
@@ -138,16 +187,15 @@ def _existing_path(spec: str | os.PathLike) -> Path:
     raise BionicError(f"{text}: no such file or directory (built-in datasets: {known})")
 
 
-def _load_builtin(name: str) -> Dataset:
-    splits = {}
+def _builtin_parts(name: str) -> tuple[Raw, dict[str, str]]:
+    parts: Raw = {}
+    origins: dict[str, str] = {}
     for split, (images, labels) in demo.demo_arrays(name).items():
         # copies: the in-process cache is shared and read-only (torch warns on read-only arrays)
-        splits[split] = Split(
-            images.copy(),
-            labels.copy(),
-            f"demonstration set {name!r} {split} split (synthetic faces, NOT FER-2013)",
-        )
-    return Dataset(name=name, is_demo=True, source="built-in", format="builtin", splits=splits)
+        parts[split] = (images.copy(), labels.copy())
+        origins[split] = (f"demonstration set {name!r} {split} split "
+                          f"(synthetic faces, NOT FER-2013)")
+    return parts, origins
 
 
 def _detect(path: Path) -> str:
@@ -171,7 +219,8 @@ def _detect(path: Path) -> str:
 def _read_source(path: Path, cache_dir, whole: bool = False) -> tuple[str, Raw, dict[str, str]]:
     """Parse ``path`` into raw splits, with a human origin per split.
 
-    ``whole``: the source is a test set, so a folder / npz directory need not have a train part.
+    ``whole``: the source is read as one set of images, so a folder / npz directory need not
+    have a train part.
     """
     fmt = _detect(path)
     if fmt == "npz":
@@ -187,7 +236,7 @@ def _read_source(path: Path, cache_dir, whole: bool = False) -> tuple[str, Raw, 
         def parse(p: Path) -> Raw:
             return fer2013.read_folder(p, require_train=False)
 
-    raw = _cached(path, fmt, parse, cache_dir)
+    raw = cached_parse(path, fmt, parse, cache_dir)
     if fmt == "folder" and not whole and "train" not in raw:
         raise BionicError(f"{path}: no train/ folder (found {', '.join(raw)} only)")
     if fmt == "csv":
@@ -200,138 +249,54 @@ def _read_source(path: Path, cache_dir, whole: bool = False) -> tuple[str, Raw, 
     return fmt, raw, origins
 
 
-def _assemble(
-    path: Path, fmt: str, raw: Raw, origins: dict[str, str], seed: int, val_fraction: float
-) -> Dataset:
-    what = "Training rows" if fmt == "csv" else "train images"
-    if "train" not in raw or len(raw["train"][1]) == 0:
-        raise BionicError(f"{path}: the train split is empty (no {what})")
+def _assemble(parts: Raw, origins: dict[str, str], kind: dict, *, val_fraction: float,
+              val_seed: int, dedupe: bool) -> Dataset:
+    """Train, validation and test splits from the raw parts of a source."""
+    where = kind["source"] if kind["format"] != "builtin" else kind["name"]
+    what = "Training rows" if kind["format"] == "csv" else "train images"
+    if "train" not in parts or len(parts["train"][1]) == 0:
+        raise BionicError(f"{where}: the train split is empty (no {what})")
+    tests = {s: Split(*parts[s], origins[s]) for s in TEST_SPLITS
+             if s in parts and len(parts[s][1])}
+    images, labels = parts["train"]
+    hashes = image_hashes(images)
+    train_origin, deduped = origins["train"], None
+    if dedupe:
+        test_hashes = [t.hashes() for t in tests.values()]
+        copies = np.isin(hashes, np.concatenate([np.zeros(0, np.uint64), *test_hashes]))
+        deduped = int(copies.sum())
+        images, labels, hashes = images[~copies], labels[~copies], hashes[~copies]
+        train_origin += f", less {deduped} pixel copies of test images (dedupe)"
+        if len(labels) == 0:
+            raise BionicError(f"{where}: dedupe leaves no training image (all copy test images)")
     splits: dict[str, Split] = {}
-    images, labels = raw["train"]
-    if "val" in raw and len(raw["val"][1]):
-        splits["train"] = Split(images, labels, origins["train"])
-        splits["val"] = Split(*raw["val"], origins["val"])
+    holdout = None
+    if "val" in parts and len(parts["val"][1]):
+        splits[TRAIN] = Split(images, labels, train_origin, hashes)
+        splits[VAL] = Split(*parts["val"], origins["val"])
     else:
-        if not 0.0 < val_fraction < 1.0:
-            raise BionicError(
-                f"{path}: no validation split and val_fraction={val_fraction} is not in (0, 1)"
-            )
-        held = stratified_holdout(labels, val_fraction, seed)
-        if not held.any():
-            raise BionicError(
-                f"{path}: the train split ({len(labels)} images) is too small "
-                f"to hold out a validation split"
-            )
-        pct = f"{val_fraction * 100:g}%"
-        src = "Training" if fmt == "csv" else "train"
-        splits["train"] = Split(
-            images[~held], labels[~held], f"{origins['train']} minus the {pct} holdout"
+        holdout = Holdout(val_fraction, val_seed, origins["train"])
+        splits[TRAIN], splits[VAL] = _hold_out(where, images, labels, hashes, train_origin,
+                                               holdout)
+    splits.update(tests)
+    return Dataset(**kind, splits=splits, holdout=holdout, deduped=deduped)
+
+
+def _hold_out(where: str, images: np.ndarray, labels: np.ndarray, hashes: np.ndarray,
+              train_origin: str, holdout: Holdout) -> tuple[Split, Split]:
+    """The train and validation splits: ``holdout`` of the training images, copies together."""
+    if not 0.0 < holdout.fraction < 1.0:
+        raise BionicError(
+            f"{where}: no validation split and val_fraction={holdout.fraction} is not in (0, 1)"
         )
-        splits["val"] = Split(
-            images[held], labels[held], f"seeded stratified {pct} holdout of {src} (seed {seed})"
+    held = stratified_holdout(labels, holdout.fraction, holdout.seed, groups=hashes)
+    if not held.any():
+        raise BionicError(
+            f"{where}: the train split has too few distinct images per class ({len(labels)} "
+            f"images, {len(np.unique(hashes))} distinct) to hold out a validation split"
         )
-    if "test" in raw and len(raw["test"][1]):
-        splits["test"] = Split(*raw["test"], origins["test"])
-    return Dataset(name="fer2013", is_demo=False, source=str(path), format=fmt, splits=splits)
-
-
-def _read_whole(path: Path, cache_dir) -> tuple[np.ndarray, np.ndarray, str]:
-    """Every image of a source, all splits concatenated (for ``test=``)."""
-    fmt, raw, _ = _read_source(path, cache_dir, whole=True)
-    parts = [raw[s] for s in SPLIT_ORDER if s in raw]
-    images = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 48, 48), np.uint8)
-    labels = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), np.int64)
-    if len(labels) == 0:
-        raise BionicError(f"{path}: the test split is empty")
-    return images, labels, fmt
-
-
-# ------------------------------------------------------------------------------------ cache
-
-
-def source_fingerprint(path: Path, fmt: str) -> str:
-    """Cheap change detector: size + mtime_ns of the file, or of every image of a folder."""
-    if fmt == "csv":
-        st = path.stat()
-        return f"{CACHE_VERSION}:csv:{st.st_size}:{st.st_mtime_ns}"
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in sorted(files):
-            if Path(f).suffix.lower() in fer2013.IMAGE_SUFFIXES:
-                p = Path(root, f)
-                st = p.stat()
-                h.update(f"{p.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return f"{CACHE_VERSION}:folder:{h.hexdigest()}"
-
-
-def cache_candidates(path: Path, cache_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where the parse cache of ``path`` lives: next to it, else in ``cache_dir``."""
-    beside = path.parent / f"{path.name}{CACHE_SUFFIX}"
-    base = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "bionic"
-    tag = hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    return [beside, base / f"{path.name}-{tag}{CACHE_SUFFIX}"]
-
-
-def _read_cache(file: Path, fingerprint: str) -> Raw | None:
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            if str(z["source_fingerprint"]) != fingerprint:
-                return None
-            return {
-                s: (z[f"{s}_images"], z[f"{s}_labels"])
-                for s in SPLIT_ORDER
-                if f"{s}_images" in z.files
-            }
-    except Exception:  # a corrupt or foreign cache is simply rebuilt
-        return None
-
-
-def _writable(directory: Path) -> bool:
-    """Writable for us, and not deliberately read-only (root ignores missing write bits)."""
-    return os.access(directory, os.W_OK) and bool(directory.stat().st_mode & 0o222)
-
-
-def _savez_fast(fh, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez_compressed`` at zlib level 1: FER pixels barely compress, level 6 is 4x slower."""
-    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for name, arr in arrays.items():
-            with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)
-
-
-def _write_cache(candidates: list[Path], fingerprint: str, raw: Raw) -> Path | None:
-    arrays = {"source_fingerprint": np.array(fingerprint)}
-    for s, (images, labels) in raw.items():
-        arrays[f"{s}_images"] = images
-        arrays[f"{s}_labels"] = labels
-    for file in candidates:
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            if not _writable(file.parent):
-                continue
-            fd, tmp = tempfile.mkstemp(prefix=".bionic-tmp-", suffix=".npz", dir=file.parent)
-        except OSError:
-            continue
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                _savez_fast(fh, arrays)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, file)
-            return file
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-    return None
-
-
-def _cached(path: Path, fmt: str, parse, cache_dir) -> Raw:
-    fingerprint = source_fingerprint(path, fmt)
-    candidates = cache_candidates(path, cache_dir)
-    for file in candidates:
-        if file.is_file():
-            raw = _read_cache(file, fingerprint)
-            if raw is not None:
-                return raw
-    raw = parse(path)
-    _write_cache(candidates, fingerprint, raw)
-    return raw
+    pct = f"{holdout.fraction * 100:g}%"
+    train = Split(images[~held], labels[~held], f"{train_origin} minus the {pct} validation "
+                  f"holdout", hashes[~held])
+    val = Split(images[held], labels[held], holdout.describe(), hashes[held])
+    return train, val

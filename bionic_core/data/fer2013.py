@@ -1,7 +1,10 @@
 """Readers for FER-2013 in its real formats: the original CSV, the folder layout, npz files.
 
 Every reader returns raw splits as ``{split: (images uint8 (N,48,48), labels int64 (N,))}``
-with split names ``train`` / ``val`` / ``test``; holdouts and caching live in ``dataset.py``.
+with split names ``train`` (FER-2013 Training, or a train folder / file), ``val`` (a validation
+folder or file the user provides), ``test_public`` / ``test_private`` (FER-2013 PublicTest /
+PrivateTest) and ``test`` (a generic test folder or file); holdouts and caching live in
+``dataset.py``.
 Errors are one-line :class:`BionicError` messages that name the file (and line / key) first.
 """
 
@@ -12,6 +15,8 @@ import io
 import re
 import sys
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +27,15 @@ CLASS_NAMES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Sur
 IMAGE_SIZE = 48
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
-# CSV Usage value -> split name
-USAGE_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+# CSV Usage value -> split name: PublicTest and PrivateTest are test splits, never validation
+USAGE_SPLITS = {"Training": "train", "PublicTest": "test_public", "PrivateTest": "test_private"}
 SPLIT_USAGE = {v: k for k, v in USAGE_SPLITS.items()}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 CACHE_SUFFIX = ".bionic-cache.npz"
 
 Raw = dict[str, tuple[np.ndarray, np.ndarray]]
+# What numpy and zipfile raise for a truncated or corrupted .npz (a zip archive).
+DAMAGED_ARCHIVE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +318,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One npz with ``images`` (N,48,48) 0-255 and ``labels`` (N,) 0-6; returns uint8 / int64."""
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
+    except DAMAGED_ARCHIVE as e:
         raise BionicError(f"{path}: not a readable .npz file ({e})") from None
     with z:
         keys = set(z.files)
@@ -325,6 +332,8 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             images, labels = z["images"], z["labels"]
         except ValueError as e:  # object arrays need pickle
             raise BionicError(f"{path}: unreadable array ({e})") from None
+        except DAMAGED_ARCHIVE as e:  # truncated or corrupted after its table of contents
+            raise BionicError(f"{path}: damaged .npz file ({type(e).__name__}: {e})") from None
     images = _check_images(path, images)
     labels = _check_labels(path, labels, len(images))
     return images, labels
@@ -371,8 +380,8 @@ def _check_labels(path: Path, labels: np.ndarray, n: int) -> np.ndarray:
 def npz_split_files(path: Path) -> dict[str, Path]:
     """Map the ``*.npz`` files of a directory to splits by name; others are ignored.
 
-    ``publictest`` / ``val`` -> val, ``privatetest`` / ``test`` -> test, ``train`` -> train.
-    PublicTest is matched before the generic ``test`` so ``fer2013_publictest.npz`` is val.
+    ``publictest`` -> test_public, ``privatetest`` -> test_private, ``val`` -> val, ``test`` ->
+    test, ``train`` -> train. The FER-2013 names are matched before the generic ``test``.
     """
     found: dict[str, Path] = {}
     for f in sorted(path.iterdir()):
@@ -380,9 +389,13 @@ def npz_split_files(path: Path) -> dict[str, Path]:
         if not f.is_file() or not name.endswith(".npz") or name.endswith(CACHE_SUFFIX):
             continue
         stem = name[:-4]
-        if "publictest" in stem or re.search(r"val", stem):
+        if "publictest" in stem:
+            split = "test_public"
+        elif "privatetest" in stem:
+            split = "test_private"
+        elif re.search(r"val", stem):
             split = "val"
-        elif "privatetest" in stem or "test" in stem:
+        elif "test" in stem:
             split = "test"
         elif "train" in stem:
             split = "train"

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from bionic_core.contract.context import RunContext
 from bionic_core.contract.layers import HiddenLayer, LayerPlan
@@ -60,6 +61,23 @@ class MaskedHiddenLayer(nn.Module):
         self.activation = ACTIVATIONS[activation]()
         self.post = nn.Sequential(*post)
 
+    @torch.no_grad()
+    def initialise(self, name: str, values: torch.Tensor) -> None:
+        """Set the stored tensor ``name`` (``"weight"``, ``"intra_weight"``) to ``values``,
+        keeping any parametrization another feature registered on it.
+
+        Writing in place into ``layer.intra_weight`` of a parametrized layer would land in a
+        temporary (the parametrization's output) and be lost, whatever the feature order. Goes
+        through the parametrizations' ``right_inverse`` when they all have one (as assigning
+        the tensor does), else into the stored original (as registering them did).
+        """
+        if not parametrize.is_parametrized(self, name):
+            getattr(self, name).copy_(values)
+        elif all(hasattr(p, "right_inverse") for p in self.parametrizations[name]):
+            setattr(self, name, values)
+        else:
+            self.parametrizations[name].original.copy_(values)
+
     def effective_weight(self) -> torch.Tensor:
         return self.weight if self.mask is None else self.weight * self.mask
 
@@ -106,10 +124,11 @@ def build_model(ctx: RunContext) -> tuple[BionicNet, LayerPlan]:
     options: dict[str, object] = {}
     for _, answer in host.call("bionic_layer_options", ctx=ctx, plan=plan):
         options.update(answer)
-    layers = host.single("bionic_connectivity", ctx=ctx, plan=plan)
+    in_features = _frontend_out_features(frontend)
+    layers = host.single("bionic_connectivity", ctx=ctx, plan=plan, in_features=in_features,
+                         options=options)
     if layers is not None:
         plan = LayerPlan(layers=list(layers), source=plan.source)
-    in_features = _frontend_out_features(frontend)
     hidden = []
     for index, spec in enumerate(plan.layers):
         post = [m for _, m in host.call("bionic_layer_activity", ctx=ctx, layer=spec,

@@ -1,5 +1,7 @@
 """Comparing an ablation sweep's configurations from MLflow: seed statistics, Δ versus the
-reference (paired by seed when the seeds match, Welch otherwise), factorial effects, Shapley.
+reference (paired by seed when the seeds match, Welch otherwise) with Holm-adjusted p-values
+and minimum detectable effects over each sweep's family of comparisons, per-class recall and
+precision, factorial (and fractional-factorial) effects, Shapley values.
 
 This module computes a :class:`Comparison`; :mod:`bionic_core.studies.comparison_render`
 turns one into tables, text formats and a plot.
@@ -11,18 +13,20 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from bionic_core.contract.errors import BionicError
-from bionic_core.studies.stats import (
-    Difference,
-    Summary,
-    difference,
-    factorial_effects,
-    shapley_from_effects,
-    summarize,
+from bionic_core.studies.comparison_effects import FACTORIAL_DESIGNS, factorial_analysis
+from bionic_core.studies.comparison_family import (
+    add_bootstrap,
+    add_deltas,
+    adjust_families,
+    finite_values,
+    warn_few_seeds,
 )
+from bionic_core.studies.comparison_model import Comparison, Row, SweepInfo
+from bionic_core.studies.per_class import per_class
+from bionic_core.studies.stats import summarize
 from bionic_core.studies.sweep_records import (
     PARENT,
     TAG_CONFIG_KEY,
@@ -39,97 +43,11 @@ from bionic_core.studies.tracking import (
     Tracker,
 )
 
+__all__ = ["Comparison", "Row", "SweepInfo", "compare", "find_sweep"]
+
 METRICS = ("accuracy", "macro_f1")
-
-
-@dataclass(frozen=True)
-class SweepInfo:
-    run_id: str
-    sweep_id: str
-    name: str
-    experiment: str
-    experiment_id: str
-    design: str
-    anchor: str
-    factors: tuple[str, ...]
-    dropped: tuple[tuple[str, str], ...]
-    start_time: int
-
-
-@dataclass
-class Row:
-    """One configuration: its finished seed runs and their statistics."""
-
-    name: str
-    config_key: str
-    sweep_id: str
-    features: tuple[str, ...]
-    removed: tuple[str, ...]
-    added: tuple[str, ...]
-    group: str
-    planned_seeds: list[int]
-    seeds: list[int] = field(default_factory=list)  # seeds with a finished run
-    run_ids: list[str] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)  # metric → per seed
-    datasets: set[tuple[str, str, bool]] = field(default_factory=set)  # name, fingerprint, demo
-    provenance: set[tuple[str, str]] = field(default_factory=set)  # (feature, what its code is)
-    n_parameters: float | None = None
-    train_seconds: float | None = None  # mean over seeds
-    summaries: dict[str, Summary] = field(default_factory=dict)
-    delta: Difference | None = None  # of the compared metric, versus the reference
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "configuration": self.name, "features": list(self.features),
-            "removed": list(self.removed), "added": list(self.added), "group": self.group,
-            "config_key": self.config_key, "sweep_id": self.sweep_id,
-            "planned_seeds": self.planned_seeds, "seeds": self.seeds, "run_ids": self.run_ids,
-            "values": self.values,
-            **{m: _summary_dict(s) for m, s in self.summaries.items()},
-            "delta": None if self.delta is None else _clean(vars(self.delta)),
-            "n_parameters": self.n_parameters, "train_seconds": self.train_seconds,
-            "datasets": [{"name": n, "fingerprint": f, "is_demo": d}
-                         for n, f, d in sorted(self.datasets)],
-        }
-
-
-@dataclass
-class Comparison:
-    sweeps: list[SweepInfo]
-    split: str  # "test" or "val": where the compared metrics come from
-    metric: str  # the metric of Δ and of the factorial analysis
-    reference: str | None
-    rows: list[Row]
-    dataset: dict[str, Any]
-    factorial: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return _clean({
-            "sweeps": [{"sweep_id": s.sweep_id, "name": s.name, "run_id": s.run_id,
-                        "experiment": s.experiment, "design": s.design, "anchor": s.anchor,
-                        "factors": list(s.factors),
-                        "dropped": [{"configuration": n, "reason": r} for n, r in s.dropped]}
-                       for s in self.sweeps],
-            "split": self.split, "metric": self.metric, "reference": self.reference,
-            "dataset": self.dataset, "rows": [r.as_dict() for r in self.rows],
-            "factorial": self.factorial, "notes": self.notes,
-        })
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe: nan/inf become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def _summary_dict(s: Summary) -> dict[str, Any]:
-    return {"mean": s.mean, "std": s.std, "n": s.n, "ci_low": s.ci_low, "ci_high": s.ci_high}
+SPLITS = ("test", "val")  # test: the primary test split (final_test_*)
+CI_METHODS = ("t", "bootstrap")
 
 
 # ============================================================================ finding sweeps
@@ -224,16 +142,38 @@ def _latest_finished(tracker: Tracker, sweep: SweepInfo) -> dict[str, Any]:
     return finished
 
 
+def _seed_values(metrics: dict[str, float]) -> dict[str, float]:
+    """The values a row keeps of one seed run: ``<split>_<metric>`` and the per-class
+    ``<split>_recall_<class>`` / ``<split>_precision_<class>`` (precision is not logged where
+    the class was never predicted); other final metrics (``final_test_public_*``, ...) are
+    left alone."""
+    out: dict[str, float] = {}
+    for split in SPLITS:
+        for m in METRICS:
+            if f"final_{split}_{m}" in metrics:
+                out[f"{split}_{m}"] = metrics[f"final_{split}_{m}"]
+        for key, value in metrics.items():
+            for measure in ("recall", "precision"):
+                if key.startswith(f"final_{split}_{measure}_"):
+                    out[key.removeprefix("final_")] = value
+    return out
+
+
+def _append_seed(row: Row, seed: int, run_id: str, found: dict[str, float]) -> None:
+    """One more seed on the row with its values; every list of ``row.values`` stays aligned
+    with ``row.seeds`` (nan where a seed lacks a value)."""
+    row.seeds.append(seed)
+    row.run_ids.append(run_id)
+    for name in [*row.values, *(k for k in found if k not in row.values)]:
+        values = row.values.setdefault(name, [])
+        values.extend([math.nan] * (len(row.seeds) - 1 - len(values)))
+        values.append(found.get(name, math.nan))
+
+
 def _add_seed_run(row: Row, seed: int, run: Any) -> None:
     """A finished seed run's metrics and dataset, added to its configuration's row."""
-    row.seeds.append(seed)
-    row.run_ids.append(run.info.run_id)
-    metrics, tags = run.data.metrics, run.data.tags
-    for split_name in ("test", "val"):
-        for m in METRICS:
-            if f"final_{split_name}_{m}" in metrics:
-                row.values.setdefault(f"{split_name}_{m}", []).append(
-                    metrics[f"final_{split_name}_{m}"])
+    tags = run.data.tags
+    _append_seed(row, seed, run.info.run_id, _seed_values(run.data.metrics))
     row.datasets.add((tags.get("bionic.dataset", "?"),
                       tags.get(TAG_DATA_FINGERPRINT, "?"),
                       tags.get("bionic.dataset_is_demo") == "True"))
@@ -281,10 +221,8 @@ def _merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
             if first is not None:
                 for i, seed in enumerate(row.seeds):
                     if seed not in first.seeds:
-                        first.seeds.append(seed)
-                        first.run_ids.append(row.run_ids[i])
-                        for name, values in row.values.items():
-                            first.values.setdefault(name, []).append(values[i])
+                        _append_seed(first, seed, row.run_ids[i],
+                                     {name: values[i] for name, values in row.values.items()})
                 first.planned_seeds += [s for s in row.planned_seeds
                                         if s not in first.planned_seeds]
                 first.datasets |= row.datasets
@@ -333,22 +271,9 @@ def _check_provenance(rows: list[Row], force: bool, notes: list[str]) -> None:
 def _split_of(rows: list[Row], metric: str) -> str:
     """"test" when every configuration with runs has a test value of each run, else "val"."""
     with_runs = [r for r in rows if r.seeds]
-    return "test" if with_runs and all(f"test_{metric}" in r.values and
-                                       len(r.values[f"test_{metric}"]) == len(r.seeds)
-                                       for r in with_runs) else "val"
-
-
-def _deltas(rows: list[Row], reference: Row | None, anchor: str, column: str,
-            confidence: float, notes: list[str]) -> None:
-    """Δ of ``column`` versus the reference on every other row with runs."""
-    if reference is not None and reference.seeds:
-        for r in rows:
-            if r is not reference and r.seeds:
-                r.delta = difference(r.values[column], reference.values[column],
-                                     seeds=r.seeds, reference_seeds=reference.seeds,
-                                     confidence=confidence)
-    elif reference is not None:
-        notes.append(f"reference {anchor}: no finished run, so no Δ")
+    return "test" if with_runs and all(
+        all(math.isfinite(v) for v in r.values.get(f"test_{metric}", [math.nan]))
+        for r in with_runs) else "val"
 
 
 def _dataset(rows: list[Row]) -> dict[str, Any]:
@@ -368,10 +293,14 @@ def _find_sweeps(tracker: Tracker, targets: Sequence[str]) -> list[SweepInfo]:
 
 
 def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy",
-            force: bool = False, confidence: float = 0.95) -> Comparison:
-    """Collect the sweeps named by ``targets`` and compute every configuration's statistics."""
+            force: bool = False, confidence: float = 0.95, ci: str = "t") -> Comparison:
+    """Collect the sweeps named by ``targets`` and compute every configuration's statistics:
+    Δ versus the reference with its t-test (``ci="bootstrap"`` adds a bootstrap CI), Holm over
+    each sweep's comparisons, detectable effects, per-class values, factorial effects."""
     if metric not in METRICS:
         raise BionicError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
+    if ci not in CI_METHODS:
+        raise BionicError(f"--ci {ci}: expected one of {', '.join(CI_METHODS)}")
     sweeps = _find_sweeps(tracker, targets)
     with tracker.contact():
         rows = _merge_rows([_collect_rows(tracker, s) for s in sweeps])
@@ -382,38 +311,24 @@ def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy
     for r in rows:
         if not r.seeds:
             notes.append(f"{r.name}: no finished run yet")
-        r.summaries = {m: summarize(r.values.get(f"{split}_{m}", []), confidence)
+        r.summaries = {m: summarize(finite_values(r, f"{split}_{m}")[0], confidence)
                        for m in METRICS}
+        r.per_class = per_class(r.values, split)
     anchor = sweeps[0].anchor
     reference = next((r for r in rows if r.name == anchor and r.sweep_id == sweeps[0].sweep_id),
                      None)
     column = f"{split}_{metric}"
-    _deltas(rows, reference, anchor, column, confidence, notes)
     comparison = Comparison(sweeps, split, metric, reference.name if reference else None, rows,
-                            _dataset(rows), notes=notes)
-    factorial = next((s for s in sweeps if s.design == "factorial" and s.factors), None)
+                            _dataset(rows), notes=notes, confidence=confidence, ci_method=ci)
+    if reference is not None and reference.seeds:
+        add_deltas(rows, reference, column, confidence)
+        if ci == "bootstrap":
+            add_bootstrap(rows, reference, column, confidence)
+    elif reference is not None:
+        notes.append(f"reference {anchor}: no finished run, so no Δ")
+    adjust_families(comparison)
+    warn_few_seeds(comparison)
+    factorial = next((s for s in sweeps if s.design in FACTORIAL_DESIGNS and s.factors), None)
     if factorial is not None:
-        comparison.factorial = _factorial(rows, factorial, column, confidence, notes)
+        comparison.factorial = factorial_analysis(comparison, factorial, column)
     return comparison
-
-
-def _factorial(rows: list[Row], sweep: SweepInfo, column: str, confidence: float,
-               notes: list[str]) -> dict[str, Any] | None:
-    factors = list(sweep.factors)
-    data = [({f: f in r.features for f in factors}, v)
-            for r in rows if r.sweep_id == sweep.sweep_id for v in r.values.get(column, [])]
-    if not data:
-        return None
-    out: dict[str, Any] = {"sweep_id": sweep.sweep_id, "factors": factors, "metric": column}
-    try:
-        effects = factorial_effects(data, factors, confidence=confidence)
-        out["effects"] = [vars(e) for e in effects]
-    except ValueError as exc:
-        notes.append(f"factorial effects: {exc}")
-        out["effects"] = []
-    try:
-        out["shapley"] = shapley_from_effects(data, factors)
-    except ValueError as exc:
-        notes.append(f"Shapley values: {exc}")
-        out["shapley"] = None
-    return out

@@ -1,7 +1,9 @@
-"""Evaluating a logged run's model on any dataset file, and recording that against the run."""
+"""Evaluating a logged run's model on the splits a user names, and recording that against the
+run; data holding the run's own training images is refused unless asked for."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -14,9 +16,15 @@ import numpy as np
 from bionic_core.config import FIELDS, RunConfig
 from bionic_core.contract.errors import BionicError, first_line
 from bionic_core.host import Catalogue
+from bionic_core.studies.evaluation_data import (
+    Chosen,
+    check_split,
+    check_training_overlap,
+    choose_splits,
+)
 from bionic_core.studies.tracking import Tracker
+from bionic_core.studies.training_images import ARTIFACT, read_training_images
 
-SPLITS = ("auto", "train", "val", "test", "all")
 _PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
@@ -48,40 +56,50 @@ def _run(tracker: Tracker, run_id: str) -> Any:
             raise
 
 
+def _download(tracker: Tracker, run_id: str, path: str, tmp: str) -> Path:
+    """The run's artifact ``path`` downloaded into ``tmp`` (a path that does not exist when the
+    run has no such artifact), without MLflow's progress bar on the terminal."""
+    quiet = os.environ.get(_PROGRESS_ENV)
+    os.environ[_PROGRESS_ENV] = "false"
+    try:
+        return Path(tracker.download_artifacts(run_id, path, tmp))
+    except Exception:  # noqa: BLE001 - any failure here means "no such artifact"
+        return Path(tmp) / "missing"
+    finally:
+        if quiet is None:
+            os.environ.pop(_PROGRESS_ENV, None)
+        else:
+            os.environ[_PROGRESS_ENV] = quiet
+
+
 def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
                       device: str = "auto") -> tuple[RunConfig, Any, Any]:
     """The model of a logged run, rebuilt from its logged config (``prepare``) with the logged
     best state dict loaded; returns ``(config, model, ctx)``."""
-    import torch
-
     from bionic_core.training.loop import prepare
+    from bionic_core.training.saved_state import load_saved
 
     run = _run(tracker, run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        quiet = os.environ.get(_PROGRESS_ENV)
-        os.environ[_PROGRESS_ENV] = "false"  # no download progress bar on the terminal
-        try:
-            local = Path(tracker.download_artifacts(run_id, "model", tmp))
-        except Exception:  # noqa: BLE001 - any failure here means "no model artifact"
-            local = Path(tmp) / "missing"
-        finally:
-            if quiet is None:
-                os.environ.pop(_PROGRESS_ENV, None)
-            else:
-                os.environ[_PROGRESS_ENV] = quiet
+        local = _download(tracker, run_id, "model", tmp)
         state_file, config_file = local / "state_dict.pt", local / "config.json"
         if not state_file.is_file() or not config_file.is_file():
             status = run.info.status
             raise BionicError(f"run {run_id}: has no logged model (model/state_dict.pt); "
                               f"status {status}: only runs that finished training log one")
-        config = config_from_dict(json.loads(config_file.read_text()))
+        try:
+            config = config_from_dict(json.loads(config_file.read_text()))
+        except (ValueError, OSError) as exc:
+            raise BionicError(f"run {run_id}: damaged logged config model/config.json "
+                              f"({first_line(exc)})") from None
         missing = [f for f in config.features if f not in catalogue]
         if missing:
             raise BionicError(f"run {run_id}: uses feature '{missing[0]}', which is not "
                               f"installed (installed: {', '.join(sorted(catalogue.entries))})")
         config = config.replace(device=device)
         ctx, model, _ = prepare(config, catalogue)
-        state = torch.load(state_file, map_location=ctx.device, weights_only=True)
+        state = load_saved(state_file, ctx.device, "logged model",
+                           shown=f"run {run_id}: model/state_dict.pt")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -91,60 +109,69 @@ def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
     return config, model, ctx
 
 
-def _choose_split(dataset: Any, split: str, where: str) -> tuple[np.ndarray, np.ndarray, str]:
-    splits = dataset.splits
-    if split == "auto":
-        split = "test" if "test" in splits else "all"
-    if split == "all":
-        # Every image of the source (train and its validation holdout together).
-        names = [s for s in ("train", "val", "test") if s in splits]
-        images = np.concatenate([splits[s].images for s in names])
-        labels = np.concatenate([splits[s].labels for s in names])
-        return images, labels, "all"
-    if split not in splits:
-        raise BionicError(f"{where}: has no {split} split (has {', '.join(splits)})")
-    return splits[split].images, splits[split].labels, split
+def _training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
+    """The logged hashes of the run's training images; None for a run that logged none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _download(tracker, run_id, ARTIFACT, tmp)
+        return read_training_images(local) if local.is_file() else None
+
+
+def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: Catalogue,
+                        split: str = "auto", device: str = "auto", log: bool = True,
+                        allow_train_overlap: bool = False) -> list[dict[str, Any]]:
+    """Metrics of run ``run_id``'s model on each split ``split`` names in ``data`` (a built-in
+    name or a FER-2013 CSV, folder or npz; see :func:`choose_splits`), one report per split.
+
+    A split holding pixel copies of the run's training images is refused unless
+    ``allow_train_overlap``. With ``log`` each report is recorded against the run."""
+    check_split(split)
+    config, model, ctx = load_logged_model(tracker, run_id, catalogue, device)
+    chosen = choose_splits(data, split, config)
+    check_training_overlap(chosen, _training_images(tracker, run_id), data=data, run_id=run_id,
+                           config=config, allow=allow_train_overlap)
+    return [_evaluate_split(tracker, run_id, data, c, config, model, ctx, log) for c in chosen]
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
-def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: Catalogue,
-                        split: str = "auto", device: str = "auto",
-                        log: bool = True) -> dict[str, Any]:
-    """Metrics of run ``run_id``'s model on ``data`` (a built-in name or a FER-2013 CSV,
-    folder or npz). ``split`` auto = the test split when the source has one, else every image.
-    With ``log`` the metrics and a JSON/PNG report are recorded against the run."""
-    from bionic_core.data import CLASS_NAMES, load_dataset
+def _content_id(images: np.ndarray, labels: np.ndarray) -> str:
+    """8 hex chars of a sha256 over a split's pixels and labels."""
+    h = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:8]
+
+
+def _evaluate_split(tracker: Tracker, run_id: str, data: str, chosen: Chosen,
+                    config: RunConfig, model: Any, ctx: Any, log: bool) -> dict[str, Any]:
+    """One split's metrics and report, recorded against the run when ``log``."""
+    from bionic_core.data import BUILTIN_DATASETS, CLASS_NAMES
     from bionic_core.studies.figures import confusion_png
     from bionic_core.training.batches import DeviceSplit
     from bionic_core.training.loop import evaluate
 
-    if split not in SPLITS:
-        raise BionicError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    dataset = load_dataset(data, seed=0)  # user errors in the file surface before the model
-    config, model, ctx = load_logged_model(tracker, run_id, catalogue, device)
-    images, labels, used = _choose_split(dataset, split, data)
-    metrics = evaluate(model, DeviceSplit(images, labels, ctx.device), config.eval_batch_size)
-    fingerprint = dataset.fingerprint()
-    name = _slug(f"{dataset.name}-{used}-{fingerprint[:8]}")
+    metrics = evaluate(model, DeviceSplit(chosen.images, chosen.labels, ctx.device),
+                       config.eval_batch_size)
+    is_demo = data in BUILTIN_DATASETS
+    dataset = data if is_demo else "fer2013"
+    content = _content_id(chosen.images, chosen.labels)
+    name = _slug(f"{dataset}-{chosen.name}-{content}")
     report = {"run_id": run_id, "run_key": config.key(), "experiment": config.experiment,
               "features": list(config.features), "seed": config.seed,
-              "data": {"spec": str(data), "name": dataset.name, "is_demo": dataset.is_demo,
-                       "source": dataset.source, "format": dataset.format,
-                       "fingerprint": fingerprint, "split": used, "n": int(len(labels))},
+              "data": {"spec": str(data), "name": dataset, "is_demo": is_demo,
+                       "split": chosen.name, "origin": chosen.origin, "content": content,
+                       "n": int(len(chosen.labels)), "trained_on": chosen.trained_on},
               "device": str(ctx.device), "evaluation": name, **metrics}
     if log:
         with tracker.contact():
             tracker.log_metrics(run_id, {f"eval_{name}_{k}": metrics[k]
                                          for k in ("accuracy", "macro_f1", "roc_auc")
                                          if isinstance(metrics.get(k), float)})
-            tracker.set_tags(run_id, {f"bionic.eval.{name}": f"{dataset.source} ({used})"[:500]})
+            tracker.set_tags(run_id, {f"bionic.eval.{name}": chosen.origin[:500]})
             tracker.log_json(run_id, f"{name}.json", report, "evaluations")
             with tempfile.TemporaryDirectory() as tmp:
                 png = confusion_png(metrics["confusion"], CLASS_NAMES, Path(tmp) / f"{name}.png",
-                                    f"run {run_id[:8]} on {dataset.name} ({used})")
+                                    f"run {run_id[:8]} on {dataset}, split {chosen.name}")
                 tracker.log_file(run_id, png, "evaluations")
     return report
-

@@ -34,12 +34,13 @@ def _is_zero(spread: float, scale: float) -> bool:
 def _t_result(
     estimate: float, se: float, dof: float, confidence: float, scale: float
 ) -> tuple[float, float, float]:
-    """(ci_low, ci_high, two-sided p) for ``estimate`` with standard error ``se`` on ``dof``."""
-    if not (dof > 0) or not math.isfinite(se):
+    """(ci_low, ci_high, two-sided p) for ``estimate`` with standard error ``se`` on ``dof``.
+
+    All three are nan (undefined) without degrees of freedom and when the spread is zero:
+    identical results on every seed say nothing about the seed-to-seed variance, so a
+    zero-width interval and p = 0 would claim a certainty the data cannot give."""
+    if not (dof > 0) or not math.isfinite(se) or _is_zero(se, scale):
         return math.nan, math.nan, math.nan
-    if _is_zero(se, scale):
-        p = 1.0 if _is_zero(abs(estimate), scale) else 0.0
-        return estimate, estimate, p
     q = float(_st.t.ppf(0.5 + confidence / 2.0, dof))
     p = float(2.0 * _st.t.sf(abs(estimate) / se, dof))
     return estimate - q * se, estimate + q * se, p
@@ -50,7 +51,8 @@ def _t_result(
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean over seeds with sample std (ddof=1) and a t-interval; nan where n < 2."""
+    """Mean over seeds with sample std (ddof=1) and a t-interval; the interval is nan where
+    n < 2 or the values do not vary."""
 
     mean: float
     std: float
@@ -79,13 +81,19 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> Summary:
 
 @dataclass(frozen=True)
 class Difference:
-    """``delta`` = values − reference, its CI and two-sided p; ``test`` is welch|paired|none."""
+    """``delta`` = values − reference, its CI and two-sided p; ``test`` is welch|paired|none.
+
+    ``se`` and ``dof`` are the t-test's standard error and degrees of freedom (nan when it has
+    none) and ``n`` the number of seed pairs (paired) or the smaller side (Welch)."""
 
     delta: float
     ci_low: float
     ci_high: float
     p_value: float
     test: str
+    se: float = math.nan
+    dof: float = math.nan
+    n: int = 0
 
 
 def _pairs_from_seeds(
@@ -108,6 +116,32 @@ def _pairs_from_seeds(
     return [(i, where[s]) for i, s in enumerate(seeds)]
 
 
+def paired_differences(
+    values: Sequence[float],
+    reference: Sequence[float],
+    *,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    seeds: Sequence[int] | None = None,
+    reference_seeds: Sequence[int] | None = None,
+) -> np.ndarray | None:
+    """``values[i] − reference[j]`` for every pair (i, j): the ``pairs`` given, or the seeds of
+    ``values`` matched in ``reference_seeds``; None when the seeds do not all match (then the
+    two samples are independent)."""
+    x = _floats(values, "values")
+    y = _floats(reference, "reference")
+    if pairs is None and seeds is not None and reference_seeds is not None:
+        pairs = _pairs_from_seeds(x.size, y.size, seeds, reference_seeds)
+    elif (seeds is None) != (reference_seeds is None):
+        raise ValueError("give both seeds and reference_seeds, or neither")
+    if pairs is None:
+        return None
+    pairs = [(int(i), int(j)) for i, j in pairs]
+    for i, j in pairs:
+        if not (0 <= i < x.size and 0 <= j < y.size):
+            raise ValueError(f"pair {(i, j)} is out of range")
+    return np.array([x[i] - y[j] for i, j in pairs], dtype=float)
+
+
 def difference(
     values: Sequence[float],
     reference: Sequence[float],
@@ -123,49 +157,45 @@ def difference(
     ``seeds``/``reference_seeds`` are given and every seed of ``values`` occurs (once) in the
     reference; then ``delta`` is the mean of the paired differences. Otherwise Welch's t-test
     with the Welch–Satterthwaite degrees of freedom. With fewer than two observations on a side
-    (or two pairs) p and the CI are nan and ``test`` is "none"; with zero spread the CI is
-    [delta, delta] and p is 1.0 when delta == 0, else 0.0.
+    (or two pairs) p and the CI are nan and ``test`` is "none"; with zero spread (every pair
+    differs by the same amount, or neither side varies) p and the CI are nan as well.
     """
     _check_confidence(confidence)
     x = _floats(values, "values")
     y = _floats(reference, "reference")
-    if pairs is None and seeds is not None and reference_seeds is not None:
-        pairs = _pairs_from_seeds(x.size, y.size, seeds, reference_seeds)
-    elif (seeds is None) != (reference_seeds is None):
-        raise ValueError("give both seeds and reference_seeds, or neither")
-
-    if pairs is not None:
-        pairs = [(int(i), int(j)) for i, j in pairs]
-        for i, j in pairs:
-            if not (0 <= i < x.size and 0 <= j < y.size):
-                raise ValueError(f"pair {(i, j)} is out of range")
-        d = np.array([x[i] - y[j] for i, j in pairs], dtype=float)
+    d = paired_differences(x, y, pairs=pairs, seeds=seeds, reference_seeds=reference_seeds)
+    if d is not None:
         n = d.size
         if n == 0:
             return Difference(math.nan, math.nan, math.nan, math.nan, "none")
         delta = float(d.mean())
         if n < 2:
-            return Difference(delta, math.nan, math.nan, math.nan, "none")
+            return Difference(delta, math.nan, math.nan, math.nan, "none", n=n)
         scale = float(max(np.abs(x).max(), np.abs(y).max()))
         se = float(d.std(ddof=1)) / math.sqrt(n)
         lo, hi, p = _t_result(delta, se, n - 1, confidence, scale)
-        return Difference(delta, lo, hi, p, "paired")
+        return Difference(delta, lo, hi, p, "paired", _spread(se, scale), n - 1, n)
 
     nx, ny = x.size, y.size
     if nx == 0 or ny == 0:
         return Difference(math.nan, math.nan, math.nan, math.nan, "none")
     delta = float(x.mean() - y.mean())
     if nx < 2 or ny < 2:
-        return Difference(delta, math.nan, math.nan, math.nan, "none")
+        return Difference(delta, math.nan, math.nan, math.nan, "none", n=min(nx, ny))
     ax, ay = float(x.var(ddof=1)) / nx, float(y.var(ddof=1)) / ny
     se = math.sqrt(ax + ay)
     scale = float(max(np.abs(x).max(), np.abs(y).max()))
     if _is_zero(se, scale):
-        dof = float(nx + ny - 2)  # irrelevant: zero spread short-cuts below
+        dof = math.nan  # zero spread: no t distribution to speak of
     else:
         dof = (ax + ay) ** 2 / (ax**2 / (nx - 1) + ay**2 / (ny - 1))
     lo, hi, p = _t_result(delta, se, dof, confidence, scale)
-    return Difference(delta, lo, hi, p, "welch")
+    return Difference(delta, lo, hi, p, "welch", _spread(se, scale), dof, min(nx, ny))
+
+
+def _spread(se: float, scale: float) -> float:
+    """The standard error, or nan when it counts as zero (see :func:`_t_result`)."""
+    return math.nan if _is_zero(se, scale) else se
 
 
 # --------------------------------------------------------------------------- factorial effects
@@ -173,13 +203,16 @@ def difference(
 
 @dataclass(frozen=True)
 class Effect:
-    """A factorial effect: mean change from off to on (``a``) or an interaction (``a:b``)."""
+    """A factorial effect: mean change from off to on (``a``) or an interaction (``a:b``),
+    with its standard error and residual degrees of freedom (nan when undefined)."""
 
     term: str
     estimate: float
     ci_low: float
     ci_high: float
     p_value: float
+    se: float = math.nan
+    dof: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -251,6 +284,7 @@ def factorial_effects(
     *,
     interactions: bool = True,
     confidence: float = 0.95,
+    saturated: bool = False,
 ) -> list[Effect]:
     """Factorial effects of ``features`` from (on/off flags, value) rows by OLS on −1/+1 coding.
 
@@ -259,11 +293,13 @@ def factorial_effects(
     from off to on averaged over the other factors (for ``a:b``, half the change of a's effect
     when b is switched on). CIs and p-values use the residual variance on n − rank dof. Rows may
     hold replicates (seeds) and a subset of the full factorial. If the interactions leave the
-    model rank-deficient or without residual dof they are dropped (and not reported); terms
-    still not estimable get a nan estimate; with no residual dof CIs and p are nan.
+    model rank-deficient (or, unless ``saturated``, without residual dof) they are dropped (and
+    not reported); terms still not estimable get a nan estimate; with no residual dof (or a
+    residual of zero) CIs and p are nan. ``saturated`` keeps estimable interactions even when
+    they leave no residual dof (a fractional design run with one seed).
     """
     _check_confidence(confidence)
-    fit = _fit(rows, features, interactions)
+    fit = _fit(rows, features, interactions, need_dof=not saturated)
     out: list[Effect] = []
     for t in range(1, len(fit.terms)):
         est = 2.0 * float(fit.beta[t])
@@ -272,7 +308,7 @@ def factorial_effects(
             continue
         se = 2.0 * math.sqrt(max(float(fit.cov[t, t]), 0.0))
         lo, hi, p = _t_result(est, se, fit.dof, confidence, fit.scale)
-        out.append(Effect(fit.terms[t], est, lo, hi, p))
+        out.append(Effect(fit.terms[t], est, lo, hi, p, _spread(se, fit.scale), fit.dof))
     return out
 
 

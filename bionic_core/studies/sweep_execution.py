@@ -84,6 +84,9 @@ class SweepObserver:
 
     def epoch_done(self, spec: RunSpec, epoch: int, row: dict[str, float]) -> None: ...
 
+    def batch_done(self, spec: RunSpec, epoch: int, done: int, batches: int) -> None:
+        """Progress inside an epoch (at most twice a second per training loop)."""
+
     def run_done(self, outcome: RunOutcome, index: int) -> None: ...
 
     def run_note(self, spec: RunSpec, note: str) -> None:
@@ -246,9 +249,13 @@ class SweepExecution:
         return complete
 
     def close_sweep_run(self, sweep_run_id: str, complete: bool, statuses: Iterable[str]) -> None:
-        """Log how many runs ended in each status on the sweep run, and end it (FAILED unless
-        every seed of every configuration finished)."""
+        """Log how many runs ended in each status and the comparison (tables, plot, Δ and p
+        metrics: :mod:`~bionic_core.studies.sweep_report`) on the sweep run, and end it (FAILED
+        unless every seed of every configuration finished)."""
+        from bionic_core.studies.sweep_report import log_comparison
+
         self.tracker.log_metrics(sweep_run_id, run_counts(statuses))
+        log_comparison(self.tracker, sweep_run_id, self.plan.sweep_id)
         self.tracker.end(sweep_run_id, MlflowStatus.FINISHED if complete else MlflowStatus.FAILED)
 
     # ------------------------------------------------------------------ seed runs
@@ -321,9 +328,9 @@ class SweepExecution:
                   "interrupted; superseded by a later attempt of the same run key")
         if adopt is None:
             return None, None
-        import torch
+        from bionic_core.training.saved_state import load_checkpoint
 
-        epoch = torch.load(checkpoint, map_location="cpu", weights_only=True).get("epoch", 0)
+        epoch = load_checkpoint(checkpoint, "cpu").get("epoch", 0)
         return adopt.info.run_id, int(epoch)
 
     def _extra_tags(self, spec: RunSpec) -> dict[str, str]:
@@ -342,7 +349,7 @@ class SweepExecution:
                 parent_id=configuration_run_id, extra_tags=self._extra_tags(spec),
                 checkpoint_dir=self.checkpoint_dir,
                 on_epoch=lambda epoch, row: self.observer.epoch_done(spec, epoch, row),
-                run_id=adopt_id)
+                on_batch=self._batch_reporter(spec), run_id=adopt_id)
         except Exception as exc:
             if _stops_the_sweep(exc):
                 raise
@@ -375,7 +382,7 @@ class SweepExecution:
             train_many([t.config for t in tracked], self.catalogue,
                        checkpoints=[t.checkpoint for t in tracked],
                        on_epoch=[t.on_epoch for t in tracked], data=tracked[0].data,
-                       on_finished=finished)
+                       on_finished=finished, on_batch=[t.on_batch for t in tracked])
         except BaseException as exc:
             unfinished = [i for i in range(len(tracked)) if i not in done]
             if _stops_the_sweep(exc):
@@ -398,4 +405,9 @@ class SweepExecution:
             parent_id=run.configuration_run_id,
             extra_tags={**self._extra_tags(spec), "bionic.trained_with": str(group_size)},
             checkpoint_dir=self.checkpoint_dir, run_id=run.adopt_id,
-            on_epoch=lambda epoch, row: self.observer.epoch_done(spec, epoch, row))
+            on_epoch=lambda epoch, row: self.observer.epoch_done(spec, epoch, row),
+            on_batch=self._batch_reporter(spec))
+
+    def _batch_reporter(self, spec: RunSpec) -> Callable[[int, int, int], None]:
+        """The ``on_batch`` callback of ``spec``'s training: tells the observer."""
+        return lambda epoch, done, batches: self.observer.batch_done(spec, epoch, done, batches)

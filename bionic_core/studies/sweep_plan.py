@@ -17,10 +17,12 @@ from bionic_core.config import RunConfig, resolve_features
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
 from bionic_core.studies.designs import KINDS, Configuration, Design, plan_design
+from bionic_core.studies.fractional import RESOLUTIONS
 from bionic_core.studies.sweep_records import TAG_SWEEP, quote, refuse_other_data
 from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
-ABLATION_KEYS = ("design", "reference", "baseline", "factors", "sample", "sample_seed", "sets")
+ABLATION_KEYS = ("design", "reference", "baseline", "factors", "sample", "sample_seed", "sets",
+                 "resolution")
 
 
 def _stable_hash(obj: Any, digits: int) -> str:
@@ -35,8 +37,9 @@ def _stable_hash(obj: Any, digits: int) -> str:
 class DesignOptions:
     """How to choose the configurations: an ``[experiments.X.ablation]`` table and CLI options.
 
-    ``reference`` defaults to the experiment's features; ``factors`` of a factorial default to
-    the reference's features; ``baseline`` of add-one-in defaults to no feature at all.
+    ``reference`` defaults to the experiment's features; ``factors`` of a factorial (or
+    fractional) default to the reference's features; ``baseline`` of add-one-in defaults to no
+    feature at all; ``resolution`` is the fractional design's (default 5).
     """
 
     kind: str = "leave-one-out"
@@ -46,11 +49,13 @@ class DesignOptions:
     sample: int | None = None
     sample_seed: int = 0
     sets: tuple[tuple[str, ...], ...] = ()
+    resolution: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"design": self.kind, "reference": self.reference, "baseline": self.baseline,
                 "factors": list(self.factors), "sample": self.sample,
-                "sample_seed": self.sample_seed, "sets": [list(s) for s in self.sets]}
+                "sample_seed": self.sample_seed, "sets": [list(s) for s in self.sets],
+                "resolution": self.resolution}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> DesignOptions:
@@ -61,7 +66,7 @@ class DesignOptions:
 
         return cls(record["design"], names(record["reference"]), names(record["baseline"]),
                    tuple(record["factors"]), record["sample"], record["sample_seed"],
-                   tuple(tuple(s) for s in record["sets"]))
+                   tuple(tuple(s) for s in record["sets"]), record.get("resolution"))
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
@@ -81,7 +86,7 @@ def _table_values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key in ("reference", "baseline", "factors"):
         if key in table:
             values[key] = _names(table[key], f"{where}.{key}")
-    for key in ("sample", "sample_seed"):
+    for key in ("sample", "sample_seed", "resolution"):
         if key in table:
             values[key] = table[key]
     if "sets" in table:
@@ -104,6 +109,12 @@ def _check_values(values: Mapping[str, Any], where: str, cli: Mapping[str, Any])
                                   or value < (1 if key == "sample" else 0)):
             where_key = f"--{key}" if cli.get(key) is not None else f"{where}.{key}"
             raise BionicError(f"{where_key}: expected a positive integer, got {value!r}")
+    resolution = values.get("resolution")
+    if resolution is not None and (resolution not in RESOLUTIONS
+                                   or isinstance(resolution, bool)):
+        where_key = "--resolution" if cli.get("resolution") is not None else f"{where}.resolution"
+        raise BionicError(f"{where_key}: expected one of {', '.join(map(str, RESOLUTIONS))}, "
+                          f"got {resolution!r}")
 
 
 def design_options(table: Mapping[str, Any], where: str, **cli: Any) -> DesignOptions:
@@ -198,6 +209,7 @@ class SweepPlan:
                 for c in self.configurations],
             "dropped": [{"name": d.name, "features": sorted(d.features), "reason": d.reason}
                         for d in self.design.dropped],
+            "fraction": self.design.fraction_record(),
         }
 
 
@@ -227,14 +239,16 @@ def plan_sweep(base: RunConfig, catalogue: Catalogue, options: DesignOptions,
         raise BionicError(f"experiment {base.experiment}: seeds repeat: {list(seeds)}")
     reference = options.reference if options.reference is not None else base.features
     factors = options.factors
-    if options.kind == "factorial" and not factors:
+    if options.kind in ("factorial", "fractional") and not factors:
         factors = tuple(reference)
     design = plan_design(options.kind, catalogue=catalogue.features(), reference=reference,
                          baseline=options.baseline, factors=factors, sample=options.sample,
-                         explicit=options.sets, seed=options.sample_seed)
+                         explicit=options.sets, seed=options.sample_seed,
+                         resolution=options.resolution)
     planned = [_planned(c, base, catalogue, seeds) for c in design.configurations]
     options = DesignOptions(options.kind, tuple(reference), options.baseline, tuple(factors),
-                            options.sample, options.sample_seed, options.sets)
+                            options.sample, options.sample_seed, options.sets,
+                            options.resolution)
     return SweepPlan(base.experiment, design, options, seeds, base, tuple(planned))
 
 

@@ -25,6 +25,8 @@ from bionic_core.studies.tracking import (
     log_run_result,
     provenance_tag,
 )
+from bionic_core.studies.training_images import log_training_images
+from bionic_core.training.batch_progress import BatchCallback
 from bionic_core.training.loop import RunResult, RunStatus, load_run_data, train_run
 
 CHECKPOINT_DIR = Path(".bionic") / "checkpoints"
@@ -43,6 +45,7 @@ class TrackedRun:
     checkpoint: Path
     data: Dataset
     on_epoch: Callable[[int, dict[str, float]], None]  # logs the epoch's row, then reports it
+    on_batch: BatchCallback | None = None  # progress inside an epoch (not recorded)
 
 
 def start_tracked(
@@ -56,6 +59,7 @@ def start_tracked(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: Path = CHECKPOINT_DIR,
     run_id: str | None = None,
+    on_batch: BatchCallback | None = None,
 ) -> TrackedRun:
     """Open (or continue, with ``run_id``) the MLflow run of ``config``; see :func:`run_tracked`."""
     from bionic_core.training.seeding import resolve_device
@@ -86,7 +90,8 @@ def start_tracked(
         if on_epoch is not None:
             on_epoch(epoch, row)
 
-    return TrackedRun(config, run_id, checkpoint_path(config, checkpoint_dir), data, epoch_done)
+    return TrackedRun(config, run_id, checkpoint_path(config, checkpoint_dir), data, epoch_done,
+                      on_batch)
 
 
 def failure_line(exc: BaseException) -> str:
@@ -126,6 +131,8 @@ def finish_tracked(tracker: Tracker, tracked: TrackedRun, result: RunResult) -> 
                                     step=int(row["epoch"]))
         tracker.set_tags(run_id, {"bionic.resumed_from_epoch": str(result.resumed_from_epoch)})
     log_run_result(tracker, run_id, result)
+    if result.model_state is not None:  # what `bionic evaluate` checks its data against
+        log_training_images(tracker, run_id, tracked.data)
     finished = result.status == RunStatus.FINISHED
     tracker.end(run_id, MlflowStatus.FINISHED if finished else MlflowStatus.FAILED)
     tracked.checkpoint.unlink(missing_ok=True)
@@ -142,6 +149,7 @@ def run_tracked(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     checkpoint_dir: Path = CHECKPOINT_DIR,
     run_id: str | None = None,
+    on_batch: BatchCallback | None = None,
 ) -> tuple[RunResult, str]:
     """Train ``config`` and record it as one MLflow run; returns ``(result, run_id)``.
 
@@ -153,10 +161,11 @@ def run_tracked(
     """
     tracked = start_tracked(config, catalogue, tracker, run_name=run_name, parent_id=parent_id,
                             extra_tags=extra_tags, on_epoch=on_epoch,
-                            checkpoint_dir=checkpoint_dir, run_id=run_id)
+                            checkpoint_dir=checkpoint_dir, run_id=run_id, on_batch=on_batch)
     try:
         result = train_run(config, catalogue, checkpoint=tracked.checkpoint,
-                           on_epoch=tracked.on_epoch, data=tracked.data)
+                           on_epoch=tracked.on_epoch, data=tracked.data,
+                           on_batch=tracked.on_batch)
     except BaseException as exc:
         fail_tracked(tracker, tracked, exc)
         raise

@@ -35,6 +35,12 @@ TAG_KIND = "bionic.kind"  # "run" | "sweep" | "configuration" | "study" | "trial
 TAG_DATA_FINGERPRINT = "bionic.dataset_fingerprint"  # content hash of every split's pixels
 TAG_SETTINGS_KEY = "bionic.settings_key"  # the run key without the features' provenance
 TAG_PROVENANCE = "bionic.feature_provenance"  # enabled feature=what its code is; ...
+# MLflow 3 opens an experiment on its GenAI pages unless it is model training: the experiment
+# tag its UI reads (mlflow/server/js: `mlflow.experimentKind`, `custom_model_development`),
+# and, for UIs that follow a global "GenAI | Model training" switch instead (3.17), the query
+# that selects model training in a link.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_WORKFLOW = "workflowType=machine_learning"
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -100,7 +106,8 @@ class Tracker:
         # MLflow's own INFO lines (database creation, migrations) would bury bionic's output.
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri = tracking_uri(uri)
-        self._client = MlflowClient(tracking_uri=self.uri)
+        with self.contact():  # a SQLite store is opened (and checked) here
+            self._client = MlflowClient(tracking_uri=self.uri)
         self._experiments: dict[str, str] = {}
 
     @contextmanager
@@ -128,13 +135,25 @@ class Tracker:
                     os.environ.pop(key, None)
 
     def experiment_id(self, name: str) -> str:
-        """The MLflow experiment's id, created when missing (the first call fails fast)."""
+        """The MLflow experiment's id, created when missing (the first call fails fast), tagged
+        as model training (:data:`EXPERIMENT_KIND`)."""
         if name not in self._experiments:
             with self.contact():
                 found = self._client.get_experiment_by_name(name)
-                self._experiments[name] = (found.experiment_id if found is not None
-                                           else self._client.create_experiment(name))
+                if found is None:
+                    self._experiments[name] = self._client.create_experiment(
+                        name, tags=dict([EXPERIMENT_KIND]))
+                else:
+                    self._experiments[name] = found.experiment_id
+                    if EXPERIMENT_KIND[0] not in found.tags:  # made by an older bionic
+                        self._client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
         return self._experiments[name]
+
+    def runs_page(self, experiment_id: str, run_id: str | None = None) -> str:
+        """Where `mlflow ui` shows the experiment's runs (or one run), as a path to append to
+        the server's address (``#/experiments/1/runs?workflowType=machine_learning``)."""
+        page = f"runs/{run_id}" if run_id else "runs"
+        return f"#/experiments/{experiment_id}/{page}?{UI_WORKFLOW}"
 
     def start(self, experiment: str, run_name: str, *, tags: dict[str, str],
               params: dict[str, str] | None = None, parent_id: str | None = None) -> str:
@@ -233,6 +252,14 @@ class Tracker:
                                        max_results=5000)
 
 
+def _val_note(dataset: dict[str, Any]) -> str:
+    """Where a run's validation numbers come from, for a plot title."""
+    holdout = dataset.get("holdout")
+    if holdout:
+        return f"val: {100 * holdout['fraction']:g}% holdout of train, seed {holdout['seed']}"
+    return "val: the data's own validation split"
+
+
 def log_run_result(tracker: Tracker, run_id: str, result: Any) -> None:
     """Final metrics, figures, resolved config and the best model of a finished run."""
     import torch
@@ -242,25 +269,34 @@ def log_run_result(tracker: Tracker, run_id: str, result: Any) -> None:
 
     final = {f"final_{k}": v for k, v in result.summary().items()
              if isinstance(v, (int, float))}
-    for split, metrics in (("val", result.val), ("test", result.test)):
+    # final_test_* is the primary test split (tag bionic.primary_test_split); every test split
+    # is also logged under its own name (final_test_public_*, final_test_private_*).
+    evaluated = [("val", result.val), ("test", result.test),
+                 *((s, m) for s, m in result.tests.items() if s != "test")]
+    for split, metrics in evaluated:
         for name, per in (metrics or {}).get("per_class", {}).items():
             final[f"final_{split}_recall_{name}"] = per["recall"]
+            if per.get("precision") is not None:  # None: the class was never predicted
+                final[f"final_{split}_precision_{name}"] = per["precision"]
     tracker.log_metrics(run_id, final)
-    tracker.set_tags(run_id, {"bionic.status": result.status, "bionic.reason": result.reason[:500]})
+    tracker.set_tags(run_id, {"bionic.status": result.status, "bionic.reason": result.reason[:500],
+                              "bionic.primary_test_split":
+                                  str(result.dataset.get("primary_test") or "(none)")})
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "config.json").write_text(json.dumps(result.config.as_dict(), indent=2))
         (tmpdir / "metrics.json").write_text(json.dumps(
             {"summary": result.summary(), "val": result.val, "test": result.test,
-             "history": result.history, "dataset": result.dataset, "plan": result.plan},
+             "tests": result.tests, "history": result.history, "dataset": result.dataset,
+             "plan": result.plan},
             indent=2, default=str))
         tracker.log_file(run_id, tmpdir / "config.json")
         tracker.log_file(run_id, tmpdir / "metrics.json")
         if result.history:
             tracker.log_file(run_id, learning_curves_png(
                 result.history, tmpdir / "learning_curves.png", f"{result.config.experiment} "
-                f"seed {result.config.seed}"))
-        for split, metrics in (("val", result.val), ("test", result.test)):
+                f"seed {result.config.seed} ({_val_note(result.dataset)})"))
+        for split, metrics in (("val", result.val), *result.tests.items()):
             if metrics and "confusion" in metrics:
                 tracker.log_file(run_id, confusion_png(
                     metrics["confusion"], CLASS_NAMES, tmpdir / f"confusion_{split}.png",

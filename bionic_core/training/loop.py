@@ -20,11 +20,13 @@ from torch import nn
 from bionic_core.config import RunConfig, resolve_features
 from bionic_core.contract.context import RunContext
 from bionic_core.contract.random_streams import make_generator
-from bionic_core.data import CLASS_NAMES, Dataset, load_dataset
+from bionic_core.data import CLASS_NAMES, Dataset, describe, load_dataset
 from bionic_core.host import Catalogue
 from bionic_core.network.model import BionicNet, build_model, count_parameters
+from bionic_core.training.batch_progress import BatchCallback, BatchTicker
 from bionic_core.training.batches import DeviceSplit
 from bionic_core.training.metrics import classification_metrics
+from bionic_core.training.saved_state import load_checkpoint
 from bionic_core.training.seeding import resolve_device, seed_everything
 from bionic_core.training.threads import intra_op_threads
 
@@ -54,15 +56,18 @@ class RunResult:
     epochs_run: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     val: dict[str, Any] = field(default_factory=dict)
-    test: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None  # the primary test split's metrics (dataset's primary_test)
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)  # every test split's metrics
     train_seconds: float = 0.0
     model_state: dict[str, torch.Tensor] | None = None
     resumed_from_epoch: int = 0
 
     def summary(self) -> dict[str, Any]:
-        """Flat final metrics, named by split (``val_accuracy``, ``test_macro_f1``, ...)."""
+        """Flat final metrics, named by split: ``val_accuracy``, ``test_macro_f1`` (the primary
+        test split), ``test_public_accuracy`` (each named test split), ..."""
         out: dict[str, Any] = {}
-        for split, metrics in (("val", self.val), ("test", self.test)):
+        named = [(s, m) for s, m in self.tests.items() if s != "test"]
+        for split, metrics in (("val", self.val), ("test", self.test), *named):
             for name in ("accuracy", "macro_f1", "roc_auc"):
                 if metrics and name in metrics:
                     out[f"{split}_{name}"] = metrics[name]
@@ -72,20 +77,26 @@ class RunResult:
 
 
 @lru_cache(maxsize=4)
-def _load(spec: str, val_fraction: float, test: str | None) -> Dataset:
-    # The validation holdout uses a fixed seed, so every run of a study sees the same split.
-    return load_dataset(spec, seed=0, val_fraction=val_fraction, test=test)
+def _load(spec: str, val_fraction: float, val_seed: int, dedupe: bool,
+          test: str | None) -> Dataset:
+    # The validation holdout has its own seed (val_seed), so every run of a study sees one split.
+    return load_dataset(spec, val_fraction=val_fraction, val_seed=val_seed, dedupe=dedupe,
+                        test=test)
 
 
 def load_run_data(config: RunConfig) -> Dataset:
-    return _load(config.dataset, config.val_fraction, config.test_data)
+    return _load(config.dataset, config.val_fraction, config.val_seed, config.dedupe,
+                 config.test_data)
 
 
 def dataset_record(data: Dataset) -> dict[str, Any]:
-    return {"name": data.name, "is_demo": data.is_demo, "source": data.source,
-            "format": data.format, "fingerprint": data.fingerprint(),
-            "splits": {k: {"n": len(s.labels), "origin": s.origin}
-                       for k, s in data.splits.items()}}
+    """What a run records about its data: every split's role, size and origin, the validation
+    holdout, dedupe and the primary test split."""
+    described = describe(data)
+    return {**{k: described[k] for k in ("name", "is_demo", "source", "format", "fingerprint",
+                                        "holdout", "deduped", "primary_test")},
+            "splits": {k: {"n": s["n"], "role": s["role"], "origin": s["origin"]}
+                       for k, s in described["splits"].items()}}
 
 
 @torch.no_grad()
@@ -138,12 +149,13 @@ class RunState:
 
     def __init__(self, config: RunConfig, catalogue: Catalogue, data: Dataset, *,
                  checkpoint: Path | None = None, on_epoch: EpochCallback | None = None,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None,
+                 on_batch: BatchCallback | None = None) -> None:
         # Configs built in code have not been through resolve_features: resolving makes the
         # key canonical (parameter defaults, feature provenance) and checks the config.
         config = resolve_features(config, catalogue, "run config")
         self.config, self.data = config, data
-        self.checkpoint, self.on_epoch = checkpoint, on_epoch
+        self.checkpoint, self.on_epoch, self.on_batch = checkpoint, on_epoch, on_batch
         self.ctx, self.model, plan = prepare(config, catalogue, device)
         self.device = self.ctx.device
         self.result = self._new_result(plan)
@@ -177,7 +189,7 @@ class RunState:
         self.has_after_step = host.has("bionic_after_step")
 
     def _resume(self, checkpoint: Path) -> None:
-        saved = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        saved = load_checkpoint(checkpoint, self.device)
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.scheduler is not None and saved.get("scheduler") is not None:
@@ -310,17 +322,20 @@ class RunState:
                 "stopped": self.stopped}
 
     def finish(self, val: DeviceSplit) -> RunResult:
-        """Restore the best epoch's weights and evaluate them on validation and test."""
+        """Restore the best epoch's weights and evaluate them on validation and on every test
+        split, each on its own."""
         result, config = self.result, self.config
         result.train_seconds = self.seconds
         result.epochs_run = len(result.history)
         self.model.load_state_dict(self.best_state)
         result.model_state = {k: v.detach().cpu() for k, v in self.best_state.items()}
         result.val = self.validate(val)
-        if "test" in self.data.splits:
-            test = DeviceSplit(self.data.splits["test"].images, self.data.splits["test"].labels,
-                               self.device)
-            result.test = evaluate(self.model, test, config.eval_batch_size)
+        for name in self.data.test_splits():
+            split = self.data.splits[name]
+            result.tests[name] = evaluate(self.model, DeviceSplit(split.images, split.labels,
+                                                                  self.device),
+                                          config.eval_batch_size)
+        result.test = result.tests.get(self.data.primary_test() or "")
         return result
 
 
@@ -347,8 +362,10 @@ def train_state(state: RunState, train: DeviceSplit, val: DeviceSplit) -> RunRes
             started = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=device)
-            for x, y in train.shuffled(config.batch_size, state.generator):
+            tick = BatchTicker([state], len(train), config.batch_size)
+            for done, (x, y) in enumerate(train.shuffled(config.batch_size, state.generator), 1):
                 loss_sum += state.train_step(x, y, forward, autocast) * y.shape[0]
+                tick(done)
             train_loss = float(loss_sum / len(train))  # the one host sync of the epoch
             state.end_epoch(train_loss, val, started)
         return state.finish(val)
@@ -361,9 +378,13 @@ def train_run(
     checkpoint: Path | None = None,
     on_epoch: EpochCallback | None = None,
     data: Dataset | None = None,
+    on_batch: BatchCallback | None = None,
 ) -> RunResult:
     """Train one run to completion (or divergence). With ``checkpoint``, state is saved after
-    every epoch and a rerun with the same path continues from the last finished epoch."""
+    every epoch and a rerun with the same path continues from the last finished epoch.
+    ``on_epoch(epoch, row)`` follows the finished epochs, ``on_batch`` the batches inside one
+    (see :mod:`~bionic_core.training.batch_progress`)."""
     data = data or load_run_data(config)
-    state = RunState(config, catalogue, data, checkpoint=checkpoint, on_epoch=on_epoch)
+    state = RunState(config, catalogue, data, checkpoint=checkpoint, on_epoch=on_epoch,
+                     on_batch=on_batch)
     return train_state(state, *device_splits(data, state.device))

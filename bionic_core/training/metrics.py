@@ -29,9 +29,30 @@ def roc_auc_ovr(labels: np.ndarray, scores: np.ndarray) -> list[float]:
     return aucs
 
 
+# One character per image for a class index: per-image labels and predictions as compact text.
+_CLASS_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def per_image_record(labels: np.ndarray, predictions: np.ndarray) -> dict[str, str]:
+    """Every image's label and predicted class, one character per image (0-9, a-z), in split
+    order: what a per-image paired test of two runs on the same images needs, kept as JSON."""
+    table = np.frombuffer(_CLASS_CHARS.encode(), dtype=np.uint8)
+    return {"labels": table[labels].tobytes().decode(),
+            "predictions": table[predictions].tobytes().decode()}
+
+
+def read_per_image(record: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) of a :func:`per_image_record`."""
+    lookup = np.full(256, -1, dtype=np.int64)
+    lookup[np.frombuffer(_CLASS_CHARS.encode(), dtype=np.uint8)] = np.arange(len(_CLASS_CHARS))
+    return tuple(lookup[np.frombuffer(record[k].encode(), dtype=np.uint8)]
+                 for k in ("labels", "predictions"))
+
+
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
                            class_names: tuple[str, ...]) -> dict[str, Any]:
-    """All metrics of one split from its logits; scalar metrics are floats."""
+    """All metrics of one split from its logits; scalar metrics are floats. A class never
+    predicted has an undefined precision (None), not 0."""
     n = len(class_names)
     probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
     y = labels.cpu().numpy().astype(np.int64)
@@ -39,7 +60,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
     cm = confusion_matrix(y, pred, n)
     tp = np.diag(cm).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(cm.sum(0) > 0, tp / cm.sum(0), 0.0)
+        precision = np.where(cm.sum(0) > 0, tp / cm.sum(0), np.nan)
         recall = np.where(cm.sum(1) > 0, tp / cm.sum(1), 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     present = cm.sum(1) > 0
@@ -51,9 +72,11 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
         "roc_auc": float(np.mean(valid_aucs)) if valid_aucs else float("nan"),
         "n": int(len(y)),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]),
+            name: {"precision": float(precision[i]) if np.isfinite(precision[i]) else None,
+                   "recall": float(recall[i]),
                    "f1": float(f1[i]), "roc_auc": aucs[i], "support": int(cm[i].sum())}
             for i, name in enumerate(class_names)
         },
         "confusion": cm.tolist(),
+        "per_image": per_image_record(y, pred),
     }

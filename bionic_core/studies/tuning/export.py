@@ -15,9 +15,9 @@ from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
 from bionic_core.studies.tuning.space import SearchSpace
 
-EXPORT_FIELDS = ("description", "dataset", "test_data", "val_fraction", "features", "params",
-                 "connectome", "hidden_sizes", "activation", "lr", "batch_size", "epochs",
-                 "patience", "monitor", "seeds", "ablation")
+EXPORT_FIELDS = ("description", "dataset", "test_data", "val_fraction", "val_seed", "dedupe",
+                 "features", "params", "connectome", "hidden_sizes", "activation", "lr",
+                 "batch_size", "epochs", "patience", "monitor", "seeds", "ablation")
 
 
 def best_config(base: RunConfig, space: SearchSpace, trial: Any) -> RunConfig:

@@ -32,6 +32,9 @@ class TuneObserver:
 
     def epoch_done(self, number: int, epoch: int, row: dict[str, float]) -> None: ...
 
+    def batch_done(self, number: int, epoch: int, done: int, batches: int) -> None:
+        """Progress inside an epoch (at most twice a second)."""
+
     def trial_done(self, trial: Any) -> None: ...
 
 
@@ -76,7 +79,8 @@ class TrialObjective:
                                          parent_id=self.parent_id,
                                          extra_tags=self._tags(trial, values),
                                          on_epoch=self._reporter(trial, config),
-                                         checkpoint_dir=self.checkpoints)
+                                         checkpoint_dir=self.checkpoints,
+                                         on_batch=self._batch_reporter(trial.number))
         except optuna.TrialPruned as exc:
             self._record_pruned(trial, config, exc)
             raise
@@ -91,6 +95,10 @@ class TrialObjective:
         return {TAG_KIND: "trial", TAG_STUDY: self.study_name, TAG_STORAGE: self.storage,
                 TAG_TRIAL: str(trial.number), TAG_STATE: MlflowStatus.RUNNING,
                 "optuna.params": json.dumps(values, default=str)[:5000]}
+
+    def _batch_reporter(self, number: int) -> Any:
+        """The ``on_batch`` callback: tells the observer."""
+        return lambda epoch, done, batches: self.observer.batch_done(number, epoch, done, batches)
 
     def _reporter(self, trial: Any, config: RunConfig) -> Any:
         """The ``on_epoch`` callback: report the metric, prune a poor trial."""

@@ -1,6 +1,6 @@
 """Reading an experiment's ``[experiments.X.tune]`` table: its top-level settings (trials,
-sampler, pruner, metric) and the search space it narrows (``ranges``, ``choices``), restricts
-(``search``) or fixes (``fixed``)."""
+epochs, sampler, pruner, metric) and the search space it narrows (``ranges``, ``choices``),
+restricts (``search``) or fixes (``fixed``)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,25 @@ from bionic_core.host import Catalogue
 from bionic_core.studies.tuning.space import SearchSpace, candidates
 from bionic_core.studies.tuning.study import METRICS, PRUNERS, SAMPLERS
 
-TUNE_KEYS = ("search", "fixed", "ranges", "choices", "trials", "sampler", "pruner", "metric")
+TUNE_KEYS = ("search", "fixed", "ranges", "choices", "trials", "epochs", "sampler", "pruner",
+             "metric")
 SECTIONS = ("fixed", "ranges", "choices")
 
 
 def tune_options(config: RunConfig, where: str) -> dict[str, Any]:
-    """The ``tune`` table's top-level settings (trials, sampler, pruner, metric), checked."""
+    """The ``tune`` table's top-level settings (trials, epochs each trial trains, sampler,
+    pruner, metric), checked."""
     table = config.tune
     for key in table:
         if key not in TUNE_KEYS:
             raise BionicError(f"{where}: unknown key '{key}' (allowed: {', '.join(TUNE_KEYS)})")
     out: dict[str, Any] = {}
-    if "trials" in table:
-        trials = table["trials"]
-        if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-            raise BionicError(f"{where}.trials: expected a positive integer, got {trials!r}")
-        out["trials"] = trials
+    for key in ("trials", "epochs"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BionicError(f"{where}.{key}: expected a positive integer, got {value!r}")
+            out[key] = value
     for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("metric", METRICS)):
         if key in table:
             if table[key] not in allowed:

@@ -12,6 +12,7 @@ import torch
 from bionic_core.config import RunConfig
 from bionic_core.data import Dataset
 from bionic_core.host import Catalogue
+from bionic_core.training.batch_progress import BatchCallback, BatchTicker
 from bionic_core.training.batches import DeviceSplit
 from bionic_core.training.loop import (
     EpochCallback,
@@ -70,9 +71,11 @@ def _lockstep_epoch(engine: Engine, active: list[RunState], train: DeviceSplit,
     for state in active:
         state.model.train()
     loss_sum = torch.zeros(len(active), device=device)
-    for batches in zip(*(train.shuffled(config.batch_size, s.generator) for s in active),
-                       strict=True):
+    tick = BatchTicker(active, len(train), config.batch_size)
+    for done, batches in enumerate(zip(*(train.shuffled(config.batch_size, s.generator)
+                                         for s in active), strict=True), 1):
         loss_sum += engine.step(active, list(batches)) * batches[0][1].shape[0]
+        tick(done)
     engine.end_epoch()
     train_losses = (loss_sum / len(train)).tolist()  # the one host sync of the epoch
     validated = engine.each(lambda s: s.validate(val), active)
@@ -139,14 +142,15 @@ def _check_same_data(configs: Sequence[RunConfig]) -> None:
 
 
 def _start_states(configs: Sequence[RunConfig], catalogue: Catalogue, data: Dataset,
-                  checkpoints: Sequence[Path | None], callbacks: Sequence[EpochCallback | None]
+                  checkpoints: Sequence[Path | None], callbacks: Sequence[EpochCallback | None],
+                  batch_callbacks: Sequence[BatchCallback | None]
                   ) -> tuple[list[RunState], dict[int, torch.Tensor]]:
     """Every run's state, and each run's global-generator state as it would be alone."""
     states: list[RunState] = []
     rng: dict[int, torch.Tensor] = {}
     for i, config in enumerate(configs):
         states.append(RunState(config, catalogue, data, checkpoint=checkpoints[i],
-                               on_epoch=callbacks[i]))
+                               on_epoch=callbacks[i], on_batch=batch_callbacks[i]))
         rng[id(states[-1])] = global_rng_state(states[-1].device)
     return states, rng
 
@@ -160,13 +164,15 @@ def train_many(
     data: Dataset | None = None,
     on_finished: Callable[[int, RunResult], None] | None = None,
     batched: bool | None = None,
+    on_batch: Sequence[BatchCallback | None] | None = None,
 ) -> list[RunResult]:
     """Train every config, those of one shape together; return the results in input order.
 
-    ``checkpoints`` and ``on_epoch`` are per config, as in :func:`train_run` (a checkpoint is
-    the same file either way, so a run may be resumed alone or together). ``on_finished(i,
-    result)`` is called as soon as run ``i`` has its final result. The configs must share their
-    data (dataset, validation fraction, test data); others differences only split the groups.
+    ``checkpoints``, ``on_epoch`` and ``on_batch`` are per config, as in :func:`train_run` (a
+    checkpoint is the same file either way, so a run may be resumed alone or together).
+    ``on_finished(i, result)`` is called as soon as run ``i`` has its final result. The configs
+    must share their data (dataset, validation fraction, test data); others differences only
+    split the groups.
     ``batched`` chooses vmapped steps (default on CUDA) or per-model steps in parallel threads
     (default on the CPU).
     """
@@ -174,11 +180,13 @@ def train_many(
     n = len(configs)
     checkpoints = list(checkpoints) if checkpoints is not None else [None] * n
     callbacks = list(on_epoch) if on_epoch is not None else [None] * n
+    batch_callbacks = list(on_batch) if on_batch is not None else [None] * n
     _check_same_data(configs)
     if n == 0:
         return []
     data = data or load_run_data(configs[0])
-    states, rng = _start_states(configs, catalogue, data, checkpoints, callbacks)
+    states, rng = _start_states(configs, catalogue, data, checkpoints, callbacks,
+                                batch_callbacks)
     device = states[0].device
     batched = default_batched(device) if batched is None else batched
     results = _Results(states, on_finished)

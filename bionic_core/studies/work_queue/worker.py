@@ -1,18 +1,5 @@
-"""A sweep's runs as shared work in Optuna's RDB storage, for workers on any number of machines.
-
-``bionic ablate X --queue URL`` stores the plan (the experiment's resolved config and design) as
-a *queue study* and each planned run as one WAITING trial carrying its run key; a key is queued
-once, however often the command is repeated. ``bionic worker --queue URL`` claims WAITING trials
-(Optuna's atomic WAITING → RUNNING), runs each through the ablation engine
-(:mod:`bionic_core.studies.sweep_execution`: same MLflow hierarchy, skip when MLflow already holds a
-finished run of the key, resume from a local checkpoint) and marks the trial COMPLETE or FAIL.
-
-Exactly once: a claimed trial runs only when no lower-numbered trial of its key is waiting,
-running or complete (so even keys queued twice by two concurrent commands run once), and only
-when MLflow has no finished run of the key. A worker that dies stops its heartbeat; after the
-grace period any live worker fails its trial and Optuna's retry callback queues a copy
-(``RetryHeartbeatStaleTrialCallback``), so no run is held forever.
-"""
+"""A worker: claims queued runs one at a time, runs each through the sweep engine, keeps a
+heartbeat, and gives a run back when it stops."""
 
 from __future__ import annotations
 
@@ -21,146 +8,37 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
 from bionic_core.studies.sweep_execution import RunOutcome, SweepExecution, SweepObserver
-from bionic_core.studies.sweep_plan import DesignOptions, RunSpec, SweepPlan, plan_sweep
-from bionic_core.studies.sweep_records import Outcome, is_tracking_error
+from bionic_core.studies.sweep_plan import RunSpec
+from bionic_core.studies.sweep_records import is_tracking_error
 from bionic_core.studies.tracked_run import CHECKPOINT_DIR
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.tuning import (
-    ATTR_EXPERIMENT,
     ATTR_KIND,
     absolute_url,
     display_url,
     open_storage,
     study_attrs,
 )
-
-ATTR_SWEEP = "bionic.sweep_id"
-ATTR_PLAN = "bionic.plan"  # base config, design options, seeds: enough to plan the sweep again
-ATTR_TRACKING = "bionic.tracking_uri"
-KEY = "run_key"  # trial user attributes
-OUTCOME = "outcome"  # finished | skipped | duplicate | failed | error | previously-failed
-DEFAULT_HEARTBEAT = 60  # seconds between heartbeats of a running trial
-DEFAULT_MAX_RETRY = 3  # times a run of a dead worker is queued again
-
-
-def _trial_state() -> Any:
-    from optuna.trial import TrialState
-
-    return TrialState
-
-
-# ============================================================================ enqueue
-
-
-@dataclass
-class EnqueueResult:
-    study: str
-    storage: str  # shown without its password
-    sweep_id: str
-    enqueued: list[str] = field(default_factory=list)  # run keys queued by this call
-    present: list[str] = field(default_factory=list)  # already waiting, running or complete
-    held_back: list[str] = field(default_factory=list)  # diverged before (see retry_failed)
-    sweep_run_id: str = ""
-
-
-def _plan_record(plan: SweepPlan) -> dict[str, Any]:
-    return {"base": plan.base.as_dict(), "options": plan.options.as_dict(),
-            "seeds": list(plan.seeds)}
-
-
-def plan_from_record(record: dict[str, Any], catalogue: Catalogue) -> SweepPlan:
-    """The sweep plan a queue study was created from, planned again on this machine."""
-    from bionic_core.studies.evaluation import config_from_dict
-
-    return plan_sweep(config_from_dict(record["base"]), catalogue,
-                      DesignOptions.from_dict(record["options"]), seeds=record["seeds"])
-
-
-def _by_key(trials: Sequence[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for t in trials:
-        if KEY in t.user_attrs:
-            out.setdefault(t.user_attrs[KEY], []).append(t)
-    return out
-
-
-def enqueue_plan(plan: SweepPlan, catalogue: Catalogue, tracker: Tracker, url: str, *,
-                 retry_failed: bool = False) -> EnqueueResult:
-    """Queue every run of ``plan`` that is not queued, running or done yet (by run key).
-
-    The study is named after the sweep (``plan.name``). The sweep and configuration runs are
-    created in MLflow now, so that workers only add seed runs below them.
-    """
-    url = absolute_url(url)
-    storage = open_storage(url, "--queue")
-    attrs = study_attrs(storage, plan.name)
-    if attrs is not None and (attrs.get(ATTR_KIND) != "queue"
-                              or attrs.get(ATTR_SWEEP) != plan.sweep_id):
-        raise BionicError(f"--queue {display_url(url)}: study {plan.name} exists and is not the "
-                          f"queue of sweep {plan.sweep_id}")
-    # Dataset, tracking store: fail before queuing.
-    sweep = SweepExecution.prepare(plan, catalogue, tracker, SweepObserver(), retry_failed,
-                                   CHECKPOINT_DIR)
-    study = _queue_study(storage, plan, tracker, new=attrs is None)
-    result = EnqueueResult(plan.name, display_url(url), plan.sweep_id)
-    sweep_run_id, _ = sweep.open_sweep_run()
-    result.sweep_run_id = sweep_run_id
-    for order, planned in enumerate(plan.configurations):
-        sweep.open_configuration_run(sweep_run_id, order, planned)
-    _enqueue_runs(study, plan, result, retry_failed)
-    # Nothing left to do (a repeated command): close the sweep's runs again, as workers do.
-    _finalize(_Queue(study, plan, tracker, sweep, {}))
-    return result
-
-
-def _queue_study(storage: Any, plan: SweepPlan, tracker: Tracker, *, new: bool) -> Any:
-    """The plan's queue study, created with what a worker needs when ``new``."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=plan.name, direction="maximize",
-                                load_if_exists=True)
-    if new:
-        study.set_user_attr(ATTR_KIND, "queue")
-        study.set_user_attr(ATTR_EXPERIMENT, plan.experiment)
-        study.set_user_attr(ATTR_SWEEP, plan.sweep_id)
-        study.set_user_attr(ATTR_PLAN, _plan_record(plan))
-    study.set_user_attr(ATTR_TRACKING, absolute_url(tracker.uri))
-    return study
-
-
-def _enqueue_runs(study: Any, plan: SweepPlan, result: EnqueueResult,
-                  retry_failed: bool) -> None:
-    """Queue each run of ``plan`` whose key is not waiting, running or complete yet, unless
-    its last attempt diverged (then it is held back, but for ``retry_failed``)."""
-    TrialState = _trial_state()
-    existing = _by_key(study.get_trials(deepcopy=False))
-    for spec in plan.runs:
-        trials = existing.get(spec.key, [])
-        if any(t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-               for t in trials):
-            result.present.append(spec.key)
-            continue
-        last = max((t for t in trials if t.state == TrialState.FAIL), default=None,
-                   key=lambda t: t.number)
-        if (last is not None and not retry_failed
-                and last.user_attrs.get(OUTCOME) in (Outcome.FAILED, Outcome.PREVIOUSLY_FAILED)):
-            result.held_back.append(spec.key)
-            continue
-        study.enqueue_trial({}, user_attrs={KEY: spec.key, "configuration": spec.configuration,
-                                            "seed": spec.seed, "retry_failed": retry_failed})
-        result.enqueued.append(spec.key)
-
-
-# ============================================================================ worker
+from bionic_core.studies.work_queue.enqueue import plan_from_record
+from bionic_core.studies.work_queue.queue_records import (
+    ATTR_PLAN,
+    ATTR_SWEEP,
+    ATTR_TRACKING,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_RETRY,
+    KEY,
+    OUTCOME,
+    QueueView,
+    _trial_state,
+    finalize_queue,
+)
 
 
 class _Heartbeat:
@@ -197,6 +75,9 @@ class WorkerObserver:
 
     def epoch_done(self, spec: RunSpec, epoch: int, row: dict[str, float]) -> None: ...
 
+    def batch_done(self, spec: RunSpec, epoch: int, done: int, batches: int) -> None:
+        """Progress inside an epoch (at most twice a second)."""
+
     def run_done(self, record: WorkRecord) -> None: ...
 
     def waiting(self, running: int) -> None: ...
@@ -213,17 +94,6 @@ class WorkRecord:
     run_id: str = ""
     reason: str = ""
     seconds: float = 0.0
-
-
-@dataclass
-class _Queue:
-    """One queue study as a worker sees it."""
-
-    study: Any  # optuna.Study
-    plan: SweepPlan
-    tracker: Tracker
-    sweep: SweepExecution
-    specs: dict[str, tuple[int, int, RunSpec]]  # key → (configuration order, index, spec)
 
 
 def _queue_studies(storage: Any, url: str, only: str | None) -> list[str]:
@@ -246,7 +116,7 @@ def _queue_studies(storage: Any, url: str, only: str | None) -> list[str]:
 
 
 def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str | None,
-                device: str | None, checkpoint_dir: Path, adapter: SweepObserver) -> _Queue:
+                device: str | None, checkpoint_dir: Path, adapter: SweepObserver) -> QueueView:
     import optuna
 
     attrs = study_attrs(storage, name) or {}
@@ -269,10 +139,10 @@ def _open_queue(storage: Any, name: str, catalogue: Catalogue, tracking_uri: str
             specs[spec.key] = (order, index, spec)
             index += 1
     study = optuna.load_study(study_name=name, storage=storage)
-    return _Queue(study, plan, tracker, sweep, specs)
+    return QueueView(study, plan, tracker, sweep, specs)
 
 
-def _claim(storage: Any, queue: _Queue) -> tuple[int, Any] | None:
+def _claim(storage: Any, queue: QueueView) -> tuple[int, Any] | None:
     """Claim the first WAITING trial (atomic WAITING → RUNNING): its storage id (what every
     storage call takes) and the trial, or None."""
     from optuna.exceptions import UpdateFinishedTrialError
@@ -289,7 +159,7 @@ def _claim(storage: Any, queue: _Queue) -> tuple[int, Any] | None:
     return None
 
 
-def _superseded(queue: _Queue, trial: Any) -> bool:
+def _superseded(queue: QueueView, trial: Any) -> bool:
     """True when a lower-numbered trial of the same key is waiting, running or complete: that
     one is the key's run, this one a duplicate."""
     TrialState = _trial_state()
@@ -303,32 +173,12 @@ def _superseded(queue: _Queue, trial: Any) -> bool:
     return False
 
 
-def _final_value(queue: _Queue, run_id: str) -> float | None:
+def _final_value(queue: QueueView, run_id: str) -> float | None:
     if not run_id:
         return None
     metrics = queue.tracker.get_run(run_id).data.metrics
     value = metrics.get("final_val_accuracy")
     return None if value is None else float(value)
-
-
-def _finalize(queue: _Queue) -> None:
-    """When nothing of the queue is waiting or running: seed aggregates on the configuration
-    runs and run counts on the sweep run (the same as a local sweep leaves)."""
-    TrialState = _trial_state()
-    trials = queue.study.get_trials(deepcopy=False)
-    if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials):
-        return
-    sweep = queue.sweep
-    sweep_run_id, _ = sweep.open_sweep_run()
-    complete = True
-    for order, planned in enumerate(queue.plan.configurations):
-        run_id = sweep.open_configuration_run(sweep_run_id, order, planned)
-        complete &= sweep.close_configuration(run_id, planned)
-    latest: dict[str, str] = {}
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.user_attrs.get(OUTCOME) not in (None, "duplicate"):
-            latest[t.user_attrs[KEY]] = t.user_attrs[OUTCOME]
-    sweep.close_sweep_run(sweep_run_id, complete, latest.values())
 
 
 class _Adapter(SweepObserver):
@@ -341,8 +191,11 @@ class _Adapter(SweepObserver):
     def epoch_done(self, spec: RunSpec, epoch: int, row: dict[str, float]) -> None:
         self.observer.epoch_done(spec, epoch, row)
 
+    def batch_done(self, spec: RunSpec, epoch: int, done: int, batches: int) -> None:
+        self.observer.batch_done(spec, epoch, done, batches)
 
-def _retry_later(storage: Any, queue: _Queue, trial_id: int, callback: Any, why: str) -> None:
+
+def _retry_later(storage: Any, queue: QueueView, trial_id: int, callback: Any, why: str) -> None:
     """Give the run back: this trial FAIL (with the reason) and a WAITING copy queued."""
     from optuna.exceptions import UpdateFinishedTrialError
 
@@ -397,7 +250,7 @@ class Worker:
         self.storage = open_storage(self.url, "--queue", heartbeat_interval=heartbeat_interval,
                                     grace_period=grace_period, **{stale_arg: self.callback})
         self.adapter = _Adapter(WorkerObserver())
-        self.queues: list[_Queue] = []
+        self.queues: list[QueueView] = []
         self._open_new(_queue_studies(self.storage, self.url, study))
         self.me = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -407,7 +260,7 @@ class Worker:
                                     self.device, self.checkpoint_dir, self.adapter)
                         for name in names if name not in seen]
 
-    def _claim_any(self) -> tuple[_Queue, int, Any] | None:
+    def _claim_any(self) -> tuple[QueueView, int, Any] | None:
         """The queue, storage id and trial of the first trial claimed, or None."""
         return next(((q, *c) for q in self.queues if (c := _claim(self.storage, q)) is not None),
                     None)
@@ -453,7 +306,7 @@ class Worker:
                 records.append(_run_claimed(self.storage, queue, trial_id, trial, self.adapter,
                                             self.callback, self.me))
             observer.run_done(records[-1])
-            _finalize(queue)
+            finalize_queue(queue)
         return records
 
 
@@ -484,7 +337,7 @@ def _close_trial(storage: Any, trial_id: int, record: WorkRecord, state: Any, ou
         record.reason = f"{reason} (the trial was already closed as stale)".strip()
 
 
-def _run_key(storage: Any, queue: _Queue, trial_id: int, trial: Any, callback: Any,
+def _run_key(storage: Any, queue: QueueView, trial_id: int, trial: Any, callback: Any,
              me: str) -> RunOutcome:
     """Run the trial's run key through the sweep machinery. Any exception gives the run back
     to the queue and stops this worker."""
@@ -506,7 +359,7 @@ def _run_key(storage: Any, queue: _Queue, trial_id: int, trial: Any, callback: A
         raise
 
 
-def _run_claimed(storage: Any, queue: _Queue, trial_id: int, trial: Any, adapter: _Adapter,
+def _run_claimed(storage: Any, queue: QueueView, trial_id: int, trial: Any, adapter: _Adapter,
                  callback: Any, me: str) -> WorkRecord:
     """Run a claimed trial (unless its key is unknown or another trial of the key comes
     first) and close it: COMPLETE when its run finished or was done already, else FAIL."""
