@@ -6,6 +6,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bionic_core.config import RunConfig, resolve_features
 from bionic_core.contract.errors import error_line
@@ -142,16 +143,11 @@ def run_tracked(
     config: RunConfig,
     catalogue: Catalogue,
     tracker: Tracker,
-    *,
-    run_name: str | None = None,
-    parent_id: str | None = None,
-    extra_tags: dict[str, str] | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    checkpoint_dir: Path = CHECKPOINT_DIR,
-    run_id: str | None = None,
-    on_batch: BatchCallback | None = None,
+    **options: Any,
 ) -> tuple[RunResult, str]:
     """Train ``config`` and record it as one MLflow run; returns ``(result, run_id)``.
+    ``options`` are those of :func:`start_tracked` (run name, parent, tags, callbacks, the
+    checkpoint folder, the interrupted run to continue).
 
     The epoch checkpoint lives under ``checkpoint_dir`` by run key, so an interrupted run
     continues where it stopped; it is deleted once the run is recorded as finished. ``run_id``
@@ -159,11 +155,9 @@ def run_tracked(
     write-once, so only its status and tags are updated. An exception marks the run FAILED
     (tag ``bionic.status`` = error, with the reason), an interrupt KILLED.
     """
-    tracked = start_tracked(config, catalogue, tracker, run_name=run_name, parent_id=parent_id,
-                            extra_tags=extra_tags, on_epoch=on_epoch,
-                            checkpoint_dir=checkpoint_dir, run_id=run_id, on_batch=on_batch)
+    tracked = start_tracked(config, catalogue, tracker, **options)
     try:
-        result = train_run(config, catalogue, checkpoint=tracked.checkpoint,
+        result = train_run(tracked.config, catalogue, checkpoint=tracked.checkpoint,
                            on_epoch=tracked.on_epoch, data=tracked.data,
                            on_batch=tracked.on_batch)
     except BaseException as exc:
