@@ -121,7 +121,8 @@ def machine(device: Any) -> dict[str, Any]:
 
 def experiment(name: str, data: str, device: Any, **changes: Any) -> tuple[Any, Any]:
     """The named experiment of the repository's experiments.toml on ``data``, validated."""
-    from bionic_core.config import ExperimentFile, resolve_features
+    from bionic_core.config import resolve_features
+    from bionic_core.experiments import ExperimentFile
     from bionic_core.host import load_catalogue
 
     catalogue = load_catalogue(third_party=False)

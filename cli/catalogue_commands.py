@@ -10,7 +10,7 @@ from bionic_cli.console import out_console, print_wide
 from bionic_cli.options import ExperimentsOpt, JsonOpt
 from rich.table import Table
 
-from bionic_core.config import ExperimentFile
+from bionic_core.experiments import ExperimentFile
 from bionic_core.host import load_catalogue
 
 plugins_app = typer.Typer(no_args_is_help=True, help="Feature plugins.")

@@ -8,8 +8,9 @@ from typing import Any
 
 import typer
 
-from bionic_core.config import ExperimentFile, apply_overrides, resolve_features
+from bionic_core.config import apply_overrides, resolve_features
 from bionic_core.contract.errors import BionicError
+from bionic_core.experiments import ExperimentFile
 from bionic_core.host import load_catalogue
 
 

@@ -28,8 +28,8 @@ from bionic_cli.progress import Board
 from bionic_cli.progress_observers import tune_observer
 from rich.table import Table
 
-from bionic_core.config import default_experiments_path
 from bionic_core.contract.errors import BionicError
+from bionic_core.experiments import default_experiments_path
 
 TrialsOpt = typer.Option(
     None, "--trials", help="trials to run now (default: the experiment's tune.trials, "

@@ -141,7 +141,8 @@ def garbage_optuna_storage(tmp: Path) -> list[str]:
 
 
 def damaged_checkpoint(tmp: Path) -> list[str]:
-    from bionic_core.config import ExperimentFile, resolve_features
+    from bionic_core.config import resolve_features
+    from bionic_core.experiments import ExperimentFile
     from bionic_core.host import load_catalogue
     from bionic_core.studies.tracked_run import checkpoint_path
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
+from bionic_core.config import RunConfig, apply_overrides, resolve_features
 from bionic_core.contract.errors import BionicError
+from bionic_core.experiments import ExperimentFile
 
 from .conftest import REPO
 

@@ -9,8 +9,9 @@ import pytest
 from bionic_cli.app import app
 from typer.testing import CliRunner
 
-from bionic_core.config import ExperimentFile, apply_overrides, shipped_experiments_path
+from bionic_core.config import apply_overrides
 from bionic_core.contract.errors import BionicError
+from bionic_core.experiments import ExperimentFile, shipped_experiments_path
 
 from .conftest import REPO, one_error_line
 

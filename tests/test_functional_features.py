@@ -11,9 +11,10 @@ from bionic_plugins.conv_frontend import ChannelAttention, SpatialAttention
 from bionic_plugins.synaptic_noise import ActivityNoise
 from torch import nn
 
-from bionic_core.config import ExperimentFile, resolve_features
+from bionic_core.config import resolve_features
 from bionic_core.contract.features import Feature
 from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.experiments import ExperimentFile
 from bionic_core.network.model import MaskedHiddenLayer
 from bionic_core.training.loop import prepare, train_run
 

@@ -12,9 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bionic_core.config import ExperimentFile, RunConfig, apply_overrides, resolve_features
+from bionic_core.config import RunConfig, apply_overrides, resolve_features
 from bionic_core.connectome import build_connectome
 from bionic_core.contract.errors import BionicError
+from bionic_core.experiments import ExperimentFile
 from bionic_core.network.model import count_parameters
 from bionic_core.training.loop import prepare, train_run
 

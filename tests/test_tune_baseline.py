@@ -8,7 +8,7 @@ import json
 from bionic_cli.app import app
 from typer.testing import CliRunner
 
-from bionic_core.config import ExperimentFile
+from bionic_core.experiments import ExperimentFile
 from bionic_core.studies.tuning import tune_options
 
 from .conftest import REPO

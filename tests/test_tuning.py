@@ -11,10 +11,10 @@ import pytest
 from bionic_cli.app import app
 from typer.testing import CliRunner
 
-from bionic_core.config import ExperimentFile
 from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature, Param
 from bionic_core.contract.hookspecs import hookimpl
+from bionic_core.experiments import ExperimentFile
 from bionic_core.studies import tuning
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.tuning import (

@@ -116,7 +116,7 @@ def _new_file(path: Path, block: str) -> str:
 def _write_checked(path: Path, name: str, text: str) -> None:
     """Write ``text`` to ``path`` only once it loads as ``bionic run NAME --experiments`` will
     read it (through a temporary file, replaced atomically)."""
-    from bionic_core.config import ExperimentFile
+    from bionic_core.experiments import ExperimentFile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
