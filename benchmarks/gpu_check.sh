@@ -23,10 +23,10 @@ OUT=${BIONIC_CHECK_OUT:-$(mktemp -d -t bionic-gpu-check.XXXXXX)}
 EPOCHS=${BIONIC_CHECK_EPOCHS:-1}
 mkdir -p "$OUT"
 if [ "$SMOKE" = 1 ]; then  # one intra-op thread: a shared 2-core CPU only loses to more
-    DEVICE=cpu DATA=demo-small SEEDS=1 LIMIT=512 TESTS_S=300 BENCH_S=300 PROTOCOL_S=900
+    DEVICE=cpu DATA=demo-small SEEDS=1 LIMIT=512 TESTS_S=300 BENCH_S=300 PROTOCOL_S=900 SIZES=2
     export OMP_NUM_THREADS=1
 else
-    DEVICE=cuda DATA=${BIONIC_DATA:-../shared/data/fer2013} SEEDS=3 LIMIT=8192
+    DEVICE=cuda DATA=${BIONIC_DATA:-../shared/data/fer2013} SEEDS=3 LIMIT=8192 SIZES=14
     TESTS_S=90 BENCH_S=90 PROTOCOL_S=${BIONIC_CHECK_PROTOCOL_S:-240}  # at most 13 min in all
 fi
 echo "gpu_check: device $DEVICE, data $DATA, logs in $OUT" >&2
@@ -48,10 +48,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAM
 step tests "$TESTS_S" "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/test_multimodel.py
 
 # 2. The benchmarks on the device (each prints one JSON line last).
-B="--data $DATA --device $DEVICE"
+B="--data $DATA --device $DEVICE --force"  # the JSON still records the CPU's load
 step epoch_fp32 "$BENCH_S" "$PYTHON" benchmarks/epoch.py $B
 step epoch_bf16 "$BENCH_S" "$PYTHON" benchmarks/epoch.py $B --precision bf16
-step multimodel "$BENCH_S" "$PYTHON" benchmarks/multimodel.py $B --limit $LIMIT
+step multimodel "$BENCH_S" "$PYTHON" benchmarks/multimodel.py $B --limit $LIMIT --sizes $SIZES
 step overhead "$BENCH_S" "$PYTHON" benchmarks/overhead.py $B --limit $LIMIT --rounds 2
 step conventional "$BENCH_S" "$PYTHON" benchmarks/conventional.py $B
 if [ "${BIONIC_CHECK_COMPILE:-0}" = 1 ]; then  # torch.compile takes minutes: on request only
@@ -101,7 +101,8 @@ for name, label in (("epoch_fp32", "paper epoch, fp32"), ("epoch_bf16", "paper e
     elif (out / f"{name}.status").exists():
         rows.append((label, "no result", status(name)))
 r = last_json("multimodel")
-rows.append(("4 seeds together", f"speedup {r['speedup_ratio']:.2f}x ({r['mode']}, "
+rows.append((f"{r['seeds'] if r else '?'} seeds together",
+             f"speedup {r['speedup_ratio']:.2f}x ({r['mode']}, "
              f"{r['sequential_seconds']:.0f} s -> {r['together_seconds']:.0f} s)"
              if r else "no result", status("multimodel")))
 r = last_json("overhead")

@@ -77,6 +77,8 @@ def main() -> None:
     p = harness.parser(__doc__.splitlines()[0])
     p.add_argument("--experiment", default="paper")
     p.add_argument("--seeds", type=int, default=4, help="the largest group size S tried")
+    p.add_argument("--sizes", default="",
+                   help="comma-separated group sizes to try (default 1, 2, …, --seeds)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit", type=int, default=2048,
                    help="training images per epoch (a seeded subset; 0 = all)")
@@ -97,8 +99,10 @@ def main() -> None:
                           else max(256, limit // 4))
     batched = default_batched(device) if args.mode == "auto" else args.mode == "batched"
     train_run(config.replace(epochs=1), catalogue, data=data)  # warm-up
+    sizes = ([int(s) for s in args.sizes.split(",") if s.strip()] if args.sizes
+             else list(range(1, args.seeds + 1)))
     per_size = {}
-    for size in range(1, args.seeds + 1):
+    for size in sizes:
         configs = [config.replace(seed=s) for s in range(size)]
         per_size[size] = measure(configs, catalogue, data, batched)
         print(f"S = {size} seeds of {args.experiment}: one after another "
@@ -107,9 +111,9 @@ def main() -> None:
               f"{per_size[size]['together_seconds']:.1f} s")
     ceiling = step_ceiling(config, catalogue, data) if device.type == "cpu" else {}
     worst = min(r["speedup_ratio"] for r in per_size.values())
-    largest = per_size[args.seeds]
+    largest = per_size[max(sizes)]
     harness.emit(harness.gated({
-        "benchmark": "multimodel", "experiment": args.experiment, "seeds": args.seeds,
+        "benchmark": "multimodel", "experiment": args.experiment, "seeds": max(sizes),
         "epochs": args.epochs, "train_images": len(data.splits["train"].labels),
         "val_images": len(data.splits["val"].labels), "limit": limit,
         "subset": limit is not None, "mode": "batched" if batched else "per-model",
