@@ -74,22 +74,28 @@ class Stop(BaseException):
     """Stands for an interruption (Ctrl-C, a killed worker) after an epoch's checkpoint."""
 
 
+def interrupted_after(epochs: int, config, catalogue, checkpoint) -> dict:
+    """Train ``config`` until ``epochs`` epochs are checkpointed, then interrupt it; the
+    checkpoint as saved."""
+
+    def stop(epoch, row):
+        if epoch == epochs:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_run(config, catalogue, checkpoint=checkpoint, on_epoch=stop)
+    return torch.load(checkpoint, weights_only=True)
+
+
 def test_stopped_and_resumed_equals_uninterrupted_with_every_feature(catalogue, tmp_path):
     config = config_of(PAPER, epochs=3)
     full = train_run(config, catalogue)
     checkpoint = tmp_path / "run.pt"
-
-    def stop_after_two(epoch, row):
-        if epoch == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(config, catalogue, checkpoint=checkpoint, on_epoch=stop_after_two)
+    saved = interrupted_after(2, config, catalogue, checkpoint)
+    assert "hebbian" in saved["feature_states"]  # the running rates travel with the run
     resumed = train_run(config, catalogue, checkpoint=checkpoint)
     assert resumed.resumed_from_epoch == 2
     assert_identical(resumed, full)
-    saved = torch.load(checkpoint, weights_only=True)
-    assert "hebbian" in saved["feature_states"]  # the running rates travel with the run
 
 
 def test_resume_without_the_feature_state_differs(catalogue, tmp_path, monkeypatch):
@@ -98,14 +104,7 @@ def test_resume_without_the_feature_state_differs(catalogue, tmp_path, monkeypat
         params={"hebbian": {"rate": 3e-2, "homeostasis": "threshold", "tau": 10.0}})
     full = train_run(config, catalogue)
     checkpoint = tmp_path / "run.pt"
-
-    def stop_after_one(epoch, row):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_run(config, catalogue, checkpoint=checkpoint, on_epoch=stop_after_one)
-    saved = torch.load(checkpoint, weights_only=True)
+    saved = interrupted_after(1, config, catalogue, checkpoint)
     saved["feature_states"] = {}
     torch.save(saved, checkpoint)
     resumed = train_run(config, catalogue, checkpoint=checkpoint)
