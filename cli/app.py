@@ -19,6 +19,7 @@ from bionic_cli.evaluate_commands import evaluate
 from bionic_cli.help_format import BionicCommand, HelpGroup, usage_errors_in_one_line
 from bionic_cli.plugin_warnings import plugin_warnings_on_stderr
 from bionic_cli.queue_commands import worker
+from bionic_cli.results_commands import results_app
 from bionic_cli.run_commands import run
 from bionic_cli.tune_commands import tune
 from typer.core import TyperCommand
@@ -67,7 +68,10 @@ app.add_typer(data_app, name="data", cls=HelpGroup,
               help="Datasets: FER-2013 files and the built-in demo.")
 app.add_typer(connectome_app, name="connectome", cls=HelpGroup,
               help="The MICrONS column connectome.")
-for group in (plugins_app, data_app, connectome_app):  # their commands read like the others
+app.add_typer(results_app, name="results", cls=HelpGroup,
+              help="Published results: export runs from MLflow, rebuild tables from them.")
+# their commands read like the others
+for group in (plugins_app, data_app, connectome_app, results_app):
     for info in group.registered_commands:
         if info.cls in (None, TyperCommand):
             info.cls = BionicCommand

@@ -43,7 +43,8 @@ from bionic_core.studies.tracking import (
     Tracker,
 )
 
-__all__ = ["Comparison", "Row", "SweepInfo", "compare", "find_sweep"]
+__all__ = ["Comparison", "Row", "SweepInfo", "add_seed", "analyse", "collect", "compare",
+           "find_sweep", "run_dataset", "run_provenance"]
 
 METRICS = ("accuracy", "macro_f1")
 SPLITS = ("test", "val")  # test: the primary test split (final_test_*)
@@ -170,15 +171,32 @@ def _append_seed(row: Row, seed: int, run_id: str, found: dict[str, float]) -> N
         values.append(found.get(name, math.nan))
 
 
+def add_seed(row: Row, seed: int, run_id: str, metrics: dict[str, float],
+             dataset: tuple[str, str, bool], provenance: dict[str, str]) -> None:
+    """A finished seed run added to its configuration's row: its ``final_*`` metrics, its
+    dataset (name, fingerprint, is demo) and its features' provenance (feature → code)."""
+    _append_seed(row, seed, run_id, _seed_values(metrics))
+    row.datasets.add(dataset)
+    row.provenance |= set(provenance.items())
+
+
+def run_dataset(tags: dict[str, str]) -> tuple[str, str, bool]:
+    """A seed run's dataset from its tags: name, fingerprint, is demo."""
+    return (tags.get("bionic.dataset", "?"), tags.get(TAG_DATA_FINGERPRINT, "?"),
+            tags.get("bionic.dataset_is_demo") == "True")
+
+
+def run_provenance(tags: dict[str, str]) -> dict[str, str]:
+    """A seed run's feature provenance from its tag: feature → what its code is."""
+    return dict(part.split("=", 1) for part in tags.get(TAG_PROVENANCE, "").split("; ")
+                if "=" in part)
+
+
 def _add_seed_run(row: Row, seed: int, run: Any) -> None:
-    """A finished seed run's metrics and dataset, added to its configuration's row."""
+    """A finished MLflow seed run, added to its configuration's row."""
     tags = run.data.tags
-    _append_seed(row, seed, run.info.run_id, _seed_values(run.data.metrics))
-    row.datasets.add((tags.get("bionic.dataset", "?"),
-                      tags.get(TAG_DATA_FINGERPRINT, "?"),
-                      tags.get("bionic.dataset_is_demo") == "True"))
-    row.provenance |= {tuple(part.split("=", 1)) for part in
-                       tags.get(TAG_PROVENANCE, "").split("; ") if "=" in part}
+    add_seed(row, seed, run.info.run_id, run.data.metrics, run_dataset(tags),
+             run_provenance(tags))
 
 
 def _row(config: Any, sweep: SweepInfo, finished: dict[str, Any]) -> Row:
@@ -297,13 +315,32 @@ def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy
     """Collect the sweeps named by ``targets`` and compute every configuration's statistics:
     Δ versus the reference with its t-test (``ci="bootstrap"`` adds a bootstrap CI), Holm over
     each sweep's comparisons, detectable effects, per-class values, factorial effects."""
+    _check_options(metric, ci)
+    sweeps, per_sweep = collect(tracker, targets)
+    return analyse(sweeps, _merge_rows(per_sweep), metric=metric, force=force,
+                   confidence=confidence, ci=ci)
+
+
+def _check_options(metric: str, ci: str) -> None:
     if metric not in METRICS:
         raise BionicError(f"--metric {metric}: expected one of {', '.join(METRICS)}")
     if ci not in CI_METHODS:
         raise BionicError(f"--ci {ci}: expected one of {', '.join(CI_METHODS)}")
+
+
+def collect(tracker: Tracker, targets: Sequence[str]) -> tuple[list[SweepInfo], list[list[Row]]]:
+    """The sweeps named by ``targets`` and, for each, its configurations' rows with their
+    latest finished seed runs (no statistics yet)."""
     sweeps = _find_sweeps(tracker, targets)
     with tracker.contact():
-        rows = _merge_rows([_collect_rows(tracker, s) for s in sweeps])
+        return sweeps, [_collect_rows(tracker, s) for s in sweeps]
+
+
+def analyse(sweeps: list[SweepInfo], rows: list[Row], *, metric: str = "accuracy",
+            force: bool = False, confidence: float = 0.95, ci: str = "t") -> Comparison:
+    """Every statistic of :func:`compare` on rows already collected (from MLflow, or from
+    exported results)."""
+    _check_options(metric, ci)
     notes: list[str] = []
     _check_datasets(rows, force, notes)
     _check_provenance(rows, force, notes)

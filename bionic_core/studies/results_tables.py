@@ -1,0 +1,136 @@
+"""Rebuilding the published tables from exported results alone (no MLflow): each exported
+sweep's comparison table (the statistics of ``bionic compare``) and a headline table (mean ±
+std over seeds per configuration and split). See :mod:`bionic_core.studies.results_export`
+for the files read here."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from bionic_core.contract.errors import BionicError
+from bionic_core.studies.comparison import add_seed, analyse
+from bionic_core.studies.comparison_model import Comparison, Row, SweepInfo
+from bionic_core.studies.comparison_render import render
+from bionic_core.studies.results_export import FORMAT
+from bionic_core.studies.stats import summarize
+
+HEADLINE = "headline.md"
+_MEASURES = (("accuracy", "accuracy %"), ("macro_f1", "macro-F1 %"))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """An export file, or one line naming it when it is missing or damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BionicError(f"{path}: missing export file (run `bionic results export`)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BionicError(f"{path}: damaged export file ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise BionicError(f"{path}: not a bionic results export of format {FORMAT}")
+    return data
+
+
+def _final_metrics(final: dict[str, Any]) -> dict[str, float]:
+    """A run record's final metrics back under their MLflow names (``final_<split>_*``)."""
+    out: dict[str, float] = {}
+    for split, values in final.items():
+        for name, value in values.items():
+            if isinstance(value, dict):
+                out.update({f"final_{split}_{name}_{c}": v for c, v in value.items()})
+            else:
+                out[f"final_{split}_{name}"] = value
+    return out
+
+
+def _row(results: Path, sweep_id: str, config: dict[str, Any],
+         records: list[dict[str, Any]]) -> Row:
+    row = Row(config["name"], config["config_key"], sweep_id, tuple(config["features"]),
+              tuple(config["removed"]), tuple(config["added"]), config["group"],
+              list(config["planned_seeds"]))
+    runs = {int(seed): key for seed, key in config["runs"].items()}
+    params = []
+    for seed in [*row.planned_seeds, *sorted(set(runs) - set(row.planned_seeds))]:
+        if seed not in runs:
+            continue
+        path = results / "runs" / f"{runs[seed]}.json"
+        run = read_json(path)
+        try:
+            d = run["dataset"]
+            add_seed(row, seed, run["run_key"], _final_metrics(run["final"]),
+                     (d["name"], d["fingerprint"], bool(d["is_demo"])),
+                     run["feature_provenance"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise BionicError(f"{path}: damaged export file (missing {exc})") from None
+        if run.get("n_parameters") is not None:
+            params.append(run["n_parameters"])
+        records.append(run)
+    row.n_parameters = max(params) if params else None
+    return row
+
+
+def load_sweep(results: Path, path: Path) -> tuple[SweepInfo, list[Row], list[dict[str, Any]]]:
+    """An exported sweep: its info, its configurations' rows (no statistics yet) and its run
+    records."""
+    data = read_json(path)
+    records: list[dict[str, Any]] = []
+    try:
+        sweep = SweepInfo("", data["sweep_id"], data["name"], data["experiment"], "",
+                          data["design"], data["anchor"], tuple(data["factors"]),
+                          tuple((d["configuration"], d["reason"]) for d in data["dropped"]), 0)
+        rows = [_row(results, sweep.sweep_id, c, records) for c in data["configurations"]]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BionicError(f"{path}: damaged export file (bad or missing {exc})") from None
+    return sweep, rows, records
+
+
+def _mean_std(values: list[float]) -> str:
+    s = summarize([v for v in values if math.isfinite(v)])
+    if s.n == 0:
+        return "—"
+    return f"{100 * s.mean:.2f}" + (f" ± {100 * s.std:.2f}" if s.n >= 2 else "")
+
+
+def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
+    """Mean ± std over seeds of each configuration's final accuracy and macro-F1, per split."""
+    lines = ["| sweep | configuration | split | seeds | "
+             + " | ".join(label for _, label in _MEASURES) + " |",
+             "|" + "|".join("---" for _ in range(4 + len(_MEASURES))) + "|"]
+    for sweep, records in sweeps:
+        by_config: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            by_config.setdefault(r["configuration"], []).append(r)
+        for name in sorted(by_config):
+            runs = by_config[name]
+            for split in sorted({s for r in runs for s in r["final"]}):
+                finals = [r["final"].get(split, {}) for r in runs]
+                cells = [_mean_std([f.get(m, math.nan) for f in finals]) for m, _ in _MEASURES]
+                seeds = sum(1 for f in finals if f)
+                lines.append(f"| {sweep.name} ({sweep.sweep_id}) | {name} | {split} | {seeds} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def build_tables(results: Path, out: Path) -> list[Path]:
+    """Write ``comparison_<sweep_id>.md`` for every exported sweep and ``headline.md`` under
+    ``out``, from the files under ``results`` alone; return the paths written."""
+    paths = sorted((results / "sweeps").glob("*.json"))
+    if not paths:
+        raise BionicError(f"{results}: no exported sweep (expected {results}/sweeps/*.json; "
+                          "run `bionic results export`)")
+    out.mkdir(parents=True, exist_ok=True)
+    written, loaded = [], []
+    for path in paths:
+        sweep, rows, records = load_sweep(results, path)
+        comparison: Comparison = analyse([sweep], rows)
+        target = out / f"comparison_{sweep.sweep_id}.md"
+        target.write_text(render(comparison, "markdown") + "\n", encoding="utf-8")
+        written.append(target)
+        loaded.append((sweep, records))
+    written.append(out / HEADLINE)
+    written[-1].write_text(headline(loaded), encoding="utf-8")
+    return written
+

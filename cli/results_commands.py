@@ -1,0 +1,51 @@
+"""`bionic results ...`: export the runs behind published results from MLflow to small files,
+and rebuild the published tables from those files alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from bionic_cli.console import err_console
+from bionic_cli.options import TrackingOpt
+
+results_app = typer.Typer(
+    help="Published results: export runs from MLflow, rebuild tables from the exports.",
+    no_args_is_help=True,
+)
+
+
+@results_app.callback()
+def _results() -> None:
+    """Published results: export runs from MLflow, rebuild tables from the exports."""
+
+
+@results_app.command("export")
+def export(
+    targets: list[str] = typer.Argument(
+        ..., help="experiment name (its latest sweep), sweep id or prefix, sweep name or sweep "
+        "run id"),
+    out: Path = typer.Option(Path("results"), "--out", help="the results folder"),
+    tracking_uri: str | None = TrackingOpt,
+) -> None:
+    """Write every finished seed run of the sweeps to OUT/runs/<run_key>.json and each sweep to
+    OUT/sweeps/<sweep_id>.json (sorted keys, no wall-clock times: byte-stable)."""
+    from bionic_core.studies.results_export import export_results
+    from bionic_core.studies.tracking import Tracker
+
+    written = export_results(Tracker(tracking_uri), targets, out)
+    err_console.print(f"{len(written)} files written under {out}")
+
+
+@results_app.command("tables")
+def tables(
+    results: Path = typer.Option(Path("results"), "--results", help="the exported results"),
+    out: Path = typer.Option(Path("results/tables"), "--out", help="where the tables go"),
+) -> None:
+    """Rebuild, from the exported files alone (no MLflow), each sweep's comparison table
+    (comparison_<sweep_id>.md, as `bionic compare --format markdown`, without training
+    times) and the headline table (headline.md: mean ± std over seeds per split)."""
+    from bionic_core.studies.results_tables import build_tables
+
+    written = build_tables(results, out)
+    err_console.print(f"{len(written)} tables written under {out}")
