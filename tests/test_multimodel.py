@@ -223,7 +223,7 @@ def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
     """Two workers: runs whose noise comes from their own stream (synaptic noise) in parallel
     like noise-free ones; a run drawing from the global generator in turn, with its own saved
     generator state. Every run draws exactly what it draws alone."""
-    from bionic_core.training.multimodel.engines import ParallelEngine, global_rng_state
+    from bionic_core.training.multimodel.engines import draws_global_rng
 
     register_plugin(GlobalNoise())
     configs = [tiny_config(seed=s, epochs=2, features=("layer_norm", "hebbian"))
@@ -232,9 +232,7 @@ def test_per_model_steps_in_parallel_threads(catalogue, register_plugin, val_n):
     configs.append(configs[1].with_features(("layer_norm", "global_noise")))
     data = load_run_data(configs[0])
     states = [RunState(c, catalogue, data) for c in configs]
-    probe = ParallelEngine(states, {id(s): global_rng_state(s.device) for s in states},
-                           workers=1)
-    assert [probe._draws_global_rng(s) for s in states] == [False, False, False, False, True]
+    assert [draws_global_rng(s) for s in states] == [False, False, False, False, True]
     torch.set_num_threads(2)  # two workers (the module's fixture restores one thread)
     try:
         together = train_many(configs, catalogue, batched=False)

@@ -71,10 +71,6 @@ def _sweep_info(run: Any, experiment: str) -> SweepInfo:
                      dropped, run.info.start_time or 0)
 
 
-def _all_experiments(tracker: Tracker) -> dict[str, str]:
-    return tracker.experiments()
-
-
 _IS_SWEEP = f"tags.`{TAG_KIND}` = 'sweep'"
 _NEWEST_FIRST = ["attributes.start_time DESC"]
 
@@ -119,7 +115,7 @@ def find_sweep(tracker: Tracker, target: str) -> SweepInfo:
     """A sweep by id (or unique prefix of 4+ hex digits), sweep name, sweep run id, or an
     experiment name (its most recent sweep)."""
     with tracker.contact():
-        experiments = _all_experiments(tracker)
+        experiments = tracker.experiments()
         if not experiments:
             raise BionicError(f"{target}: unknown experiment or sweep id "
                               f"(the tracking store {tracker.uri} is empty)")

@@ -154,14 +154,11 @@ class ParallelEngine(Engine):
         for state in states:
             forward = torch.compile(state.model) if config.compile else state.model
             self.forwards[id(state)] = (self._own_rng(state, forward)
-                                        if self._draws_global_rng(state) else forward)
+                                        if draws_global_rng(state) else forward)
         self.workers = max(1, min(workers, len(states)))
         self.pool = None
         if self.workers > 1:  # each worker computes with the runs' cpu_threads, set by the caller
             self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bionic-model")
-
-    def _draws_global_rng(self, state: RunState) -> bool:
-        return draws_global_rng(state)
 
     def _own_rng(self, state: RunState, forward: Callable[..., Any]) -> Callable[..., Any]:
         """``forward`` run under the lock with ``state``'s own global-generator state."""
