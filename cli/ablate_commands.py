@@ -44,8 +44,9 @@ DesignOpt = typer.Option(
     "(default: "
     "the experiment's \\[ablation] table, else leave-one-out)")
 FactorsOpt = typer.Option(
-    None, "--factors", help="features of a factorial (default: the reference's) or of "
-    "add-one-in, comma-separated")
+    None, "--factors", help="features of a factorial (default: the reference's), to add "
+    "one at a time (add-one-in) or to take out one at a time (leave-one-out; default: all), "
+    "comma-separated")
 SampleOpt = typer.Option(
     None, "--sample", help="factorial: a seeded random N of the 2^k configurations "
     "(at least 1)", callback=number_range(1))

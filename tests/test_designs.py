@@ -72,6 +72,15 @@ def test_leave_one_out_cascades_requirements_and_adds_baseline():
     assert d.dropped == ()
 
 
+def test_leave_one_out_takes_out_only_the_factors_when_given():
+    d = plan_design("leave-one-out", catalogue=CAT, reference=REF, baseline=[],
+                    factors=["hebbian", "adjacency_mask"])
+    assert names(d) == ["reference", "-hebbian", "-adjacency_mask", "baseline"]
+    with pytest.raises(BionicError, match="factors not in the reference: bogus_absent"):
+        plan_design("leave-one-out", catalogue={**CAT, "bogus_absent": CAT["hebbian"]},
+                    reference=["hebbian"], factors=["bogus_absent"])
+
+
 def test_leave_one_out_drops_an_invalid_set_with_its_reason():
     # the explicit baseline breaks a requirement, so it is dropped with the reason
     d = plan_design("leave-one-out", catalogue=CAT, reference=REF,

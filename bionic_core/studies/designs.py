@@ -137,13 +137,18 @@ def _leave_one_out(r: _Request) -> _Candidates:
     """The reference, then the reference without each of its features (``-feature``), then
     the baseline if one is given. Removing a feature also removes the reference features that
     (transitively) require it — taking away the conv front end takes the lateral inhibition
-    inside it too — and ``removed`` lists them all."""
+    inside it too — and ``removed`` lists them all. ``factors``, when given, are the features
+    to take out (each must be in the reference); by default every feature of the reference."""
     ref = r.reference
     if ref is None:
         raise BionicError("design leave-one-out: needs a reference feature set")
+    outside = [f for f in r.factors if f not in ref]
+    if outside:
+        raise BionicError("design leave-one-out: factors not in the reference: "
+                          + ", ".join(outside))
     cands = [("reference", ref)]
     cands.extend((f"-{f}", [g for g in ref if g not in _dependents(f, ref, r.catalogue)])
-                 for f in ref)
+                 for f in (r.factors or ref))
     if r.baseline is not None:
         cands.append(("baseline", r.baseline))
     return _Candidates(cands, "reference", ref, check_anchor=True)
