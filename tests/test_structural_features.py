@@ -335,6 +335,55 @@ def test_lateral_inhibition_math(catalogue, mode):
     assert out[0, 0, 2, 2] > out[0, 0, 2, 4]  # a lit unit next to darkness is inhibited less
 
 
+def _composed_divisive(x, size, strength):
+    """The divisive step as plain autograd sees it: the reference for the fused backward."""
+    ones = torch.ones((1, 1, *x.shape[-2:]), dtype=x.dtype)
+    count = torch.nn.functional.avg_pool2d(ones, size, stride=1, padding=size // 2,
+                                           count_include_pad=True) * size * size
+    kernel = torch.ones((x.shape[1], 1, size, size), dtype=x.dtype)
+    window = torch.nn.functional.conv2d(x, kernel, padding=size // 2, groups=x.shape[1])
+    return x / (1.0 + (strength * (window - x) / (count - 1)).clamp_min(0.0))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_lateral_inhibition_fused_backward_matches_autograd(channels_last):
+    from bionic_plugins.lateral_inhibition import LateralInhibition
+
+    torch.manual_seed(0)
+    # ReLU-like activity with dark patches: the clamp's kink (zero surround) is exercised
+    x = torch.relu(torch.randn(3, 4, 9, 9, dtype=torch.float64))
+    x[:, :, 2:6, 2:6] = 0.0
+    x[0, 1, 4, 4] = 2.0  # a lit unit in a dark surround
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    module = LateralInhibition(5, 0.7, "divisive")
+    g = torch.randn(3, 4, 9, 9, dtype=torch.float64)
+    fused_in, plain_in = x.clone().requires_grad_(), x.clone().requires_grad_()
+    fused, plain = module(fused_in), _composed_divisive(plain_in, 5, 0.7)
+    (fused * g).sum().backward()
+    (plain * g).sum().backward()
+    assert torch.allclose(fused, plain, atol=1e-12)
+    assert torch.allclose(fused_in.grad, plain_in.grad, atol=1e-12)
+    signed = torch.randn(2, 3, 7, 7, dtype=torch.float64, requires_grad=True)  # also < 0
+    assert torch.autograd.gradcheck(module, (signed,))
+
+
+def test_lateral_inhibition_under_vmap_matches_each_model_alone():
+    from bionic_plugins.lateral_inhibition import LateralInhibition
+    from torch.func import vmap
+
+    torch.manual_seed(1)
+    module = LateralInhibition(3, 1.0, "divisive")
+    stacked = torch.relu(torch.randn(2, 4, 3, 8, 8)).requires_grad_()
+    out = vmap(module)(stacked)
+    out.square().sum().backward()
+    for i in range(2):
+        alone = stacked.detach()[i].clone().requires_grad_()
+        y = module(alone)
+        y.square().sum().backward()
+        assert torch.allclose(out[i], y, atol=1e-6)
+        assert torch.allclose(stacked.grad[i], alone.grad, atol=1e-5)
+
+
 def test_lateral_inhibition_off_or_zero_is_the_plain_front_end(catalogue):
     _, zero, _ = build(catalogue, features=("conv_frontend", "lateral_inhibition"),
                        params={"lateral_inhibition": {"strength": 0.0}})
