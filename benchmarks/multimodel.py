@@ -78,7 +78,8 @@ def main() -> None:
     p.add_argument("--experiment", default="paper")
     p.add_argument("--seeds", type=int, default=4, help="the largest group size S tried")
     p.add_argument("--sizes", default="",
-                   help="comma-separated group sizes to try (default 1, 2, …, --seeds)")
+                   help="comma-separated group sizes to try (default 2, …, --seeds: a group "
+                   "of one is trained alone, the same code path both ways)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit", type=int, default=2048,
                    help="training images per epoch (a seeded subset; 0 = all)")
@@ -100,7 +101,7 @@ def main() -> None:
     batched = default_batched(device) if args.mode == "auto" else args.mode == "batched"
     train_run(config.replace(epochs=1), catalogue, data=data)  # warm-up
     sizes = ([int(s) for s in args.sizes.split(",") if s.strip()] if args.sizes
-             else list(range(1, args.seeds + 1)))
+             else list(range(2, max(2, args.seeds) + 1)))
     per_size = {}
     for size in sizes:
         configs = [config.replace(seed=s) for s in range(size)]

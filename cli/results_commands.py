@@ -41,11 +41,23 @@ def export(
 def tables(
     results: Path = typer.Option(Path("results"), "--results", help="the exported results"),
     out: Path = typer.Option(Path("results/tables"), "--out", help="where the tables go"),
+    page: Path | None = typer.Option(
+        None, "--page", help="also refill the tables this page (e.g. RESULTS.md) embeds "
+        "between <!-- results-table: NAME --> and <!-- /results-table --> lines"),
 ) -> None:
     """Rebuild, from the exported files alone (no MLflow), each sweep's comparison table
     (comparison_<sweep_id>.md, as `bionic compare --format markdown`, without training
-    times) and the headline table (headline.md: mean ± std over seeds per split)."""
-    from bionic_core.studies.results_tables import build_tables
+    times) and the headline table (headline.md: mean ± std over seeds per split); with
+    --page, the tables embedded in that page too."""
+    from bionic_core.contract.errors import BionicError
+    from bionic_core.studies.results_tables import build_tables, fill_page
 
+    if page is not None and not page.is_file():
+        raise BionicError(f"--page {page}: no such file")
     written = build_tables(results, out)
     err_console.print(f"{len(written)} tables written under {out}")
+    if page is not None:
+        tables = {p.name: p.read_text(encoding="utf-8") for p in written}
+        page.write_text(fill_page(page.read_text(encoding="utf-8"), tables, str(page)),
+                        encoding="utf-8")
+        err_console.print(f"tables embedded in {page} refilled")

@@ -11,6 +11,12 @@ mean, η = ``rate``, M = the layer's mask, all-ones when dense, ``w_i`` = unit i
   the normalisation holds its length at the value backprop gave it (Oja's rule is the first-order
   expansion of exactly this, for unit length). By Cauchy–Schwarz ‖ĥ_i‖ ≤ 1, so a step turns a
   weight vector by at most η radians whatever the layer's activity scale.
+- ``rule = "covariance"`` (Sejnowski 1977): the same normalised step with the batch means
+  taken out of both sides, ``ĥ_i = ⟨(y_i − ȳ_i)(x − x̄)⟩ ⊙ M_i / (std(y_i) √⟨‖x − x̄‖²⟩)``. With
+  non-negative inputs (ReLU activity, pooled conv maps) the plain ⟨y_i x⟩ of every unit points
+  into the positive orthant, towards the mean input, so all units drift towards one direction;
+  the covariance form turns a unit towards the input variation it responds to, and a unit whose
+  rate does not co-vary with its input does not move.
 - ``rule = "bcm"`` (Bienenstock, Cooper & Munro 1982): ``w_i ← w_i + η ‖w_i‖ ĝ_i`` with
   ``ĝ_i = ⟨φ_i x⟩ ⊙ M_i / (√⟨φ_i²⟩ √⟨‖x‖²⟩)``, ``φ_i = y_i (y_i − θ_i)`` and the sliding
   threshold θ_i a running mean of ⟨y_i²⟩: activity above θ potentiates, below depresses, and θ
@@ -117,6 +123,8 @@ def update_layer(trace: LayerTrace, p: dict) -> None:
     if p["rule"] == "bcm":
         trace.theta = _running(trace.theta, (y * y).mean(0), p["tau"])
         new = bcm_step(weight, x, y, trace.theta, layer.mask, p["rate"])
+    elif p["rule"] == "covariance":
+        new = oja_step(weight, x - x.mean(0), y - y.mean(0), layer.mask, p["rate"])
     else:
         new = oja_step(weight, x, y, layer.mask, p["rate"])
     if p["homeostasis"] == "threshold":
@@ -144,11 +152,12 @@ def bionic_feature() -> Feature:
     return Feature(
         name=NAME,
         group="functional",
-        help="Local Hebbian update (normalised Oja or BCM) of the hidden layers' feedforward "
-             "weights after each optimizer step, restricted to the mask, with an adaptive "
-             "threshold holding each unit's firing probability near a target.",
+        help="Local Hebbian update (normalised Oja, covariance or BCM) of the hidden layers' "
+             "feedforward weights after each optimizer step, restricted to the mask, with an "
+             "adaptive threshold holding each unit's firing probability near a target.",
         params=(
-            Param("rule", str, "oja", "Hebbian rule", choices=("oja", "bcm")),
+            Param("rule", str, "oja", "Hebbian rule: normalised Oja, its covariance form "
+                  "(batch means removed), or BCM", choices=("oja", "covariance", "bcm")),
             Param("rate", float, 1e-3, "Hebbian rate η: the most a step turns (Oja) or "
                   "rescales (BCM) a unit's weight vector (≳ 1e-2 pulls all units onto one "
                   "input direction)", low=1e-5, high=3e-3, log=True),

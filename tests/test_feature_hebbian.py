@@ -49,6 +49,29 @@ def test_oja_turns_at_most_rate_radians_and_silent_units_stay():
     assert angle.max() <= 0.05 + 1e-4 and angle[1:].min() > 0
 
 
+def test_covariance_rule_ignores_the_mean_input_that_oja_follows():
+    # Non-negative inputs with a large common component (1, 1, 1, 1) and one varying input
+    # (the first) that the unit's rate follows. Oja turns the unit towards the mean input;
+    # the covariance form only towards the varying input.
+    torch.manual_seed(0)
+    weight = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    drive = torch.rand(256, 1)
+    x = torch.cat([drive, torch.ones(256, 3)], dim=1) + 1.0
+    y = 2.0 * drive
+    trace = hebbian.LayerTrace(_layer(size=1), pre=x, post=y)
+    params = {**PARAMS, "rate": 0.1, "homeostasis": "none"}
+    moved = {}
+    for rule in ("oja", "covariance"):
+        trace.layer.weight.data.copy_(weight)
+        trace.pre, trace.post = x, y
+        with torch.no_grad():  # as after every optimizer step
+            hebbian.update_layer(trace, {**params, "rule": rule})
+        moved[rule] = trace.layer.weight.detach()[0] - weight[0]
+    assert moved["oja"][1] > 0.01 and moved["oja"][2] > 0.01  # pulled to the mean input
+    assert moved["covariance"][0] > 0.05  # towards the input the rate co-varies with
+    assert moved["covariance"][1:3].abs().max() < 1e-6  # constant inputs: no pull
+
+
 def test_bcm_potentiates_above_threshold_and_depresses_below():
     weight = torch.tensor([[0.6, 0.8]])
     x = torch.tensor([[1.0, 0.0]])
@@ -106,7 +129,7 @@ def _steps(model, ctx, n: int, *, lr: float = 1e-3, scale: float = 1.0) -> None:
             ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=step + 1)
 
 
-@pytest.mark.parametrize("rule", ["oja", "bcm"])
+@pytest.mark.parametrize("rule", ["oja", "covariance", "bcm"])
 def test_masked_weights_stay_zero_and_weights_move(catalogue, register_plugin, rule):
     register_plugin(MaskPlugin())
     config = tiny_config(features=("hebbian", "test_mask", "synaptic_noise"),
@@ -120,13 +143,13 @@ def test_masked_weights_stay_zero_and_weights_move(catalogue, register_plugin, r
     for layer, old in zip(layers, before, strict=True):
         w = hebbian.raw_weight(layer)
         assert not torch.equal(w, old)
-        if rule == "oja":  # the normalised Oja rule only turns weight vectors
+        if rule != "bcm":  # the normalised Oja rule (and its covariance form) only turns them
             assert torch.allclose(w.norm(dim=1), old.norm(dim=1), rtol=1e-4)
         if layer.mask is not None:
             assert torch.all(w[layer.mask == 0] == 0)
 
 
-@pytest.mark.parametrize("rule", ["oja", "bcm"])
+@pytest.mark.parametrize("rule", ["oja", "covariance", "bcm"])
 def test_bounded_over_1000_steps_with_training(catalogue, register_plugin, rule):
     register_plugin(MaskPlugin())
     config = tiny_config(features=("hebbian", "test_mask"), hidden_sizes=(16, 16, 16),

@@ -24,3 +24,31 @@ def test_committed_tables_match_the_exports(tmp_path):
     for name, text in rebuilt.items():
         assert committed[name] == text, f"results/tables/{name} differs from the exports: " \
             "rerun `bionic results tables`"
+
+
+def test_results_page_embeds_the_rebuilt_tables(tmp_path):
+    from bionic_core.studies.results_tables import embedded_tables
+
+    page = (REPO / "RESULTS.md").read_text(encoding="utf-8")
+    embedded = embedded_tables(page)
+    if not embedded or not TABLES.is_dir():
+        pytest.skip("RESULTS.md embeds no rebuilt table")
+    rebuilt = {p.name: p.read_text(encoding="utf-8") for p in build_tables(RESULTS, tmp_path)}
+    for name, body in embedded.items():
+        assert body == rebuilt.get(name), f"RESULTS.md's table {name} differs from the " \
+            "exports: rerun `bionic results tables --page RESULTS.md`"
+
+
+def test_fill_page_replaces_each_block_and_names_a_missing_table():
+    from bionic_core.contract.errors import BionicError
+    from bionic_core.studies.results_tables import embedded_tables, fill_page
+
+    page = ("intro\n<!-- results-table: a.md -->\nold\n<!-- /results-table -->\nmiddle\n"
+            "<!-- results-table: b.md -->\n<!-- /results-table -->\nend\n")
+    filled = fill_page(page, {"a.md": "| A |\n", "b.md": "| B |\n", "c.md": "x"}, "P.md")
+    assert filled == ("intro\n<!-- results-table: a.md -->\n| A |\n<!-- /results-table -->\n"
+                      "middle\n<!-- results-table: b.md -->\n| B |\n<!-- /results-table -->\n"
+                      "end\n")
+    assert embedded_tables(filled) == {"a.md": "| A |\n", "b.md": "| B |\n"}
+    with pytest.raises(BionicError, match=r"P.md: embeds b.md, which the exports do not"):
+        fill_page(page, {"a.md": ""}, "P.md")

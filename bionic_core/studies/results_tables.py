@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,27 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     written[-1].write_text(headline(loaded), encoding="utf-8")
     return written
 
+
+
+# ============================================================================ tables in a page
+
+_BLOCK = re.compile(r"(<!-- results-table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
+                    r"(<!-- /results-table -->)", re.S)
+
+
+def embedded_tables(page: str) -> dict[str, str]:
+    """The tables a page embeds: ``{table file name: the text between its markers}``.
+
+    A page (RESULTS.md) embeds a rebuilt table between ``<!-- results-table: NAME -->`` and
+    ``<!-- /results-table -->`` lines, NAME being a file that :func:`build_tables` writes."""
+    return {m["name"]: m["body"] for m in _BLOCK.finditer(page)}
+
+
+def fill_page(page: str, tables: dict[str, str], where: str) -> str:
+    """``page`` with every embedded table replaced by the rebuilt one of that name; one line
+    naming ``where`` and the table when a page asks for a table that was not rebuilt."""
+    missing = sorted(set(embedded_tables(page)) - set(tables))
+    if missing:
+        raise BionicError(f"{where}: embeds {', '.join(missing)}, which the exports do not "
+                          f"produce (known: {', '.join(sorted(tables))})")
+    return _BLOCK.sub(lambda m: m[1] + tables[m["name"]] + m[4], page)

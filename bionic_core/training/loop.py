@@ -25,6 +25,7 @@ from bionic_core.host import Catalogue
 from bionic_core.network.model import BionicNet, build_model, count_parameters
 from bionic_core.training.batch_progress import BatchCallback, BatchTicker
 from bionic_core.training.batches import DeviceSplit
+from bionic_core.training.host_memory import keep_freed_memory
 from bionic_core.training.metrics import classification_metrics
 from bionic_core.training.saved_state import load_checkpoint
 from bionic_core.training.seeding import resolve_device, seed_everything
@@ -158,6 +159,8 @@ class RunState:
         self.checkpoint, self.on_epoch, self.on_batch = checkpoint, on_epoch, on_batch
         self.ctx, self.model, plan = prepare(config, catalogue, device)
         self.device = self.ctx.device
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.result = self._new_result(plan)
         self._build_training_parts()
         self.generator = make_generator(config.seed, self.device)
