@@ -52,3 +52,17 @@ def test_fill_page_replaces_each_block_and_names_a_missing_table():
     assert embedded_tables(filled) == {"a.md": "| A |\n", "b.md": "| B |\n"}
     with pytest.raises(BionicError, match=r"P.md: embeds b.md, which the exports do not"):
         fill_page(page, {"a.md": ""}, "P.md")
+
+
+def test_headline_lists_a_test_split_once_under_its_own_name():
+    from bionic_core.studies.comparison_model import SweepInfo
+    from bionic_core.studies.results_tables import headline
+
+    sweep = SweepInfo("", "abc", "s", "e", "", "explicit", "reference", (), (), 0)
+    same = {"accuracy": 0.5, "macro_f1": 0.4}
+    runs = [{"configuration": "reference",
+             "final": {"test": same, "test_public": same, "val": {"accuracy": 0.6}}}]
+    table = headline([(sweep, runs)])
+    assert "| test_public |" in table and "| test |" not in table
+    runs[0]["final"]["test"] = {"accuracy": 0.1, "macro_f1": 0.1}  # a test split of its own
+    assert "| test |" in headline([(sweep, runs)])

@@ -95,6 +95,16 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * s.mean:.2f}" + (f" ± {100 * s.std:.2f}" if s.n >= 2 else "")
 
 
+def _aliases(runs: list[dict[str, Any]]) -> set[str]:
+    """``{"test"}`` when every run's ``test`` metrics are another split's (``test_public``,
+    ``test_private``) under its generic name, so that the table lists that split once."""
+    def duplicated(run: dict[str, Any]) -> bool:
+        final = run["final"]
+        return "test" not in final or any(
+            name != "test" and values == final["test"] for name, values in final.items())
+    return {"test"} if all(duplicated(r) for r in runs) else set()
+
+
 def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
     """Mean ± std over seeds of each configuration's final accuracy and macro-F1, per split."""
     lines = ["| sweep | configuration | split | seeds | "
@@ -106,7 +116,7 @@ def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
             by_config.setdefault(r["configuration"], []).append(r)
         for name in sorted(by_config):
             runs = by_config[name]
-            for split in sorted({s for r in runs for s in r["final"]}):
+            for split in sorted({s for r in runs for s in r["final"]} - _aliases(runs)):
                 finals = [r["final"].get(split, {}) for r in runs]
                 cells = [_mean_std([f.get(m, math.nan) for f in finals]) for m, _ in _MEASURES]
                 seeds = sum(1 for f in finals if f)
