@@ -61,3 +61,17 @@ def tables(
         page.write_text(fill_page(page.read_text(encoding="utf-8"), tables, str(page)),
                         encoding="utf-8")
         err_console.print(f"tables embedded in {page} refilled")
+
+
+@results_app.command("figures")
+def figures(
+    results: Path = typer.Option(Path("results"), "--results", help="the exported results"),
+    out: Path = typer.Option(Path("results/figures"), "--out", help="where the figures go"),
+) -> None:
+    """Draw, from the exported files alone (no MLflow), each sweep's learning curves
+    (curves_<sweep_id>.png: validation accuracy per epoch, mean over seeds and their range)
+    and its Δ chart (delta_<sweep_id>.png, as `bionic compare --plot`)."""
+    from bionic_core.studies.results_tables import build_figures
+
+    written = build_figures(results, out)
+    err_console.print(f"{len(written)} figures written under {out}")

@@ -66,3 +66,28 @@ def test_headline_lists_a_test_split_once_under_its_own_name():
     assert "| test_public |" in table and "| test |" not in table
     runs[0]["final"]["test"] = {"accuracy": 0.1, "macro_f1": 0.1}  # a test split of its own
     assert "| test |" in headline([(sweep, runs)])
+
+
+@pytest.mark.skipif(not (RESULTS / "sweeps").is_dir(), reason="no committed exports in results/")
+def test_figures_rebuild_from_the_exports_alone(tmp_path):
+    from bionic_core.studies.results_tables import build_figures
+
+    written = build_figures(RESULTS, tmp_path)
+    sweeps = sorted(p.stem for p in (RESULTS / "sweeps").glob("*.json"))
+    assert sorted(p.name for p in written if p.name.startswith("curves_")) == \
+        [f"curves_{s}.png" for s in sweeps]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_explicit_configurations_are_named_by_what_they_change():
+    from bionic_core.studies.comparison_model import Row
+    from bionic_core.studies.results_tables import readable_name
+
+    def row(name, removed=(), added=()):
+        return Row(name, "k", "s", (), removed, added, "mixed", [0])
+
+    assert readable_name(row("e:a+b+c", ("hebbian",))) == "−hebbian"
+    assert readable_name(row("e:a+d", ("b", "c"), ("d",))) == "−b −c +d"
+    assert readable_name(row("-hebbian", ("hebbian",))) == "-hebbian"  # designs' own names
+    assert readable_name(row("e:a+b+c")) == "e:a+b+c"  # the reference itself

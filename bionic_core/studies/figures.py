@@ -176,3 +176,31 @@ def interaction_heatmap_png(factors: Sequence[str], main: dict[str, float],
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def sweep_curves_png(curves: dict[str, list[list[float]]], path: Path, title: str,
+                     ylabel: str) -> Path:
+    """One line per configuration: the mean over seeds of a per-epoch metric, with the seeds'
+    range shaded (``curves``: configuration → one list of per-epoch values per seed; seeds
+    that stopped early end their share of the mean where they stopped)."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    for name, per_seed in curves.items():
+        longest = max(len(s) for s in per_seed)
+        epochs = np.arange(1, longest + 1)
+        values = np.full((len(per_seed), longest), np.nan)
+        for i, series in enumerate(per_seed):
+            values[i, :len(series)] = series
+        mean = np.nanmean(values, axis=0)
+        line, = ax.plot(epochs, 100 * mean, label=textwrap.shorten(name, 48, placeholder="…"))
+        if len(per_seed) > 1:
+            ax.fill_between(epochs, 100 * np.nanmin(values, axis=0),
+                            100 * np.nanmax(values, axis=0), color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,6 +1,7 @@
-"""Rebuilding the published tables from exported results alone (no MLflow): each exported
-sweep's comparison table (the statistics of ``bionic compare``) and a headline table (mean ±
-std over seeds per configuration and split). See :mod:`bionic_core.studies.results_export`
+"""Rebuilding the published tables and figures from exported results alone (no MLflow): each
+exported sweep's comparison table (the statistics of ``bionic compare``), a headline table
+(mean ± std over seeds per configuration and split), and per sweep its learning curves and Δ
+chart. See :mod:`bionic_core.studies.results_export`
 for the files read here."""
 
 from __future__ import annotations
@@ -85,7 +86,20 @@ def load_sweep(results: Path, path: Path) -> tuple[SweepInfo, list[Row], list[di
         rows = [_row(results, sweep.sweep_id, c, records) for c in data["configurations"]]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise BionicError(f"{path}: damaged export file (bad or missing {exc})") from None
+    labels = {row.name: readable_name(row) for row in rows}
+    for row in rows:
+        row.name = labels[row.name]
+    for record in records:
+        record["configuration"] = labels.get(record["configuration"], record["configuration"])
     return sweep, rows, records
+
+
+def readable_name(row: Row) -> str:
+    """An explicit design's configuration (named ``e:`` + all its features) by what it
+    changes from the reference: ``−hebbian``, ``−a −b +c``; other names unchanged."""
+    if not row.name.startswith("e:") or not (row.removed or row.added):
+        return row.name
+    return " ".join([f"−{f}" for f in row.removed] + [f"+{f}" for f in row.added])
 
 
 def _mean_std(values: list[float]) -> str:
@@ -145,6 +159,41 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     written[-1].write_text(headline(loaded), encoding="utf-8")
     return written
 
+
+
+# ============================================================================ figures
+
+
+def build_figures(results: Path, out: Path) -> list[Path]:
+    """Write, for every exported sweep, ``curves_<sweep_id>.png`` (validation accuracy per
+    epoch, mean over seeds and their range, per configuration) and ``delta_<sweep_id>.png``
+    (Δ test accuracy versus the reference with 95 % CIs, as ``bionic compare --plot``; a
+    factorial's interaction heatmap) under ``out``, from the files under ``results`` alone."""
+    from bionic_core.studies.comparison_render import plot
+    from bionic_core.studies.figures import sweep_curves_png
+
+    paths = sorted((results / "sweeps").glob("*.json"))
+    if not paths:
+        raise BionicError(f"{results}: no exported sweep (expected {results}/sweeps/*.json; "
+                          "run `bionic results export`)")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        sweep, rows, records = load_sweep(results, path)
+        curves: dict[str, list[list[float]]] = {}
+        for run in sorted(records, key=lambda r: (r["configuration"], r["seed"])):
+            series = [row["val_accuracy"] for row in run["epochs"] if "val_accuracy" in row]
+            if series:
+                curves.setdefault(run["configuration"], []).append(series)
+        if curves:
+            written.append(sweep_curves_png(
+                curves, out / f"curves_{sweep.sweep_id}.png",
+                f"{sweep.name} ({sweep.sweep_id}): validation accuracy, mean over seeds "
+                "(shaded: their range)", "validation accuracy %"))
+        comparison = analyse([sweep], rows)
+        if any(r.delta is not None for r in comparison.rows) or comparison.factorial:
+            written.append(plot(comparison, out / f"delta_{sweep.sweep_id}.png"))
+    return written
 
 
 # ============================================================================ tables in a page
