@@ -91,3 +91,25 @@ def test_explicit_configurations_are_named_by_what_they_change():
     assert readable_name(row("e:a+d", ("b", "c"), ("d",))) == "−b −c +d"
     assert readable_name(row("-hebbian", ("hebbian",))) == "-hebbian"  # designs' own names
     assert readable_name(row("e:a+b+c")) == "e:a+b+c"  # the reference itself
+
+
+@pytest.mark.skipif(not (RESULTS / "sweeps" / "ef81a7bca68b.json").is_file(),
+                    reason="needs the committed gap sweep export")
+def test_a_run_shared_by_two_sweeps_carries_each_sweeps_own_name(tmp_path):
+    import json
+    import shutil
+
+    from bionic_core.studies.results_tables import headline, load_sweep
+
+    (tmp_path / "sweeps").mkdir()
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    sweep = json.loads((RESULTS / "sweeps" / "ef81a7bca68b.json").read_text())
+    (tmp_path / "sweeps" / "a.json").write_text(json.dumps(sweep))
+    sweep["sweep_id"], sweep["name"] = "bbbbbbbbbbbb", "other"
+    sweep["configurations"][0]["name"] = "renamed"  # the same runs under another name
+    (tmp_path / "sweeps" / "b.json").write_text(json.dumps(sweep))
+    first, _, records_a = load_sweep(tmp_path, tmp_path / "sweeps" / "a.json")
+    second, _, records_b = load_sweep(tmp_path, tmp_path / "sweeps" / "b.json")
+    table = headline([(first, records_a), (second, records_b)])
+    assert "| other (bbbbbbbbbbbb) | renamed |" in table
+    assert f"| {first.name} ({first.sweep_id}) | reference |" in table

@@ -69,7 +69,9 @@ def _row(results: Path, sweep_id: str, config: dict[str, Any],
             raise BionicError(f"{path}: damaged export file (missing {exc})") from None
         if run.get("n_parameters") is not None:
             params.append(run["n_parameters"])
-        records.append(run)
+        # A run key finished once serves every sweep that plans it (its file holds the last
+        # export's names); in this sweep's tables it is this sweep's configuration.
+        records.append({**run, "configuration": config["name"]})
     row.n_parameters = max(params) if params else None
     return row
 
