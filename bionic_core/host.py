@@ -62,11 +62,13 @@ def _is_editable(dist: Any) -> bool:
 
 
 def plugin_provenance(plugin: Any, source: str, dist: Any = None) -> str:
-    """What a feature's code is, for run identity: bionic's version for a built-in, the
-    distribution and version for an installed plugin, plus a hash of the module's source when
-    the install is editable or has no version (so an edited feature gets new run keys)."""
+    """What a feature's code is, for run identity: bionic's version and a hash of the
+    module's source for a built-in (a development checkout keeps its version while its code
+    changes), the distribution and version for an installed plugin, plus a hash of the module's
+    source when the install is editable or has no version (so an edited feature gets new run
+    keys)."""
     if source == "builtin":
-        return f"bionic {__version__}"
+        return f"bionic {__version__}+src.{_source_hash(plugin)}"
     if dist is not None and dist.version and not _is_editable(dist):
         return f"{dist.name} {dist.version}"
     base = f"{dist.name} {dist.version}" if dist is not None else source

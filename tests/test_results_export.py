@@ -42,7 +42,9 @@ def test_export_is_byte_stable_and_tables_match_compare(store, monkeypatch):
     assert len(runs) == 4 and (store / "results" / "sweeps" / f"{sweep_id}.json").is_file()
 
     record = json.loads(runs[0].read_text())
-    assert record["run_key"] == runs[0].stem and record["experiment"] == "tiny"
+    # one file per MLflow run: <run key>.<run id prefix>
+    assert runs[0].stem == f"{record['run_key']}.{record['mlflow_run_id'][:8]}"
+    assert record["experiment"] == "tiny"
     assert record["seed"] in (0, 1) and record["config"]["epochs"] == 1
     assert record["dataset"]["is_demo"] is True and record["dataset"]["fingerprint"]
     assert [set(e) for e in record["epochs"]] == [

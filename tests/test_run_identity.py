@@ -58,12 +58,15 @@ def test_plugin_provenance_hashes_editable_and_unversioned_sources(tmp_path):
     path = tmp_path / "my_feature.py"
     path.write_text("X = 1\n")
     module.__file__ = str(path)
-    assert plugin_provenance(module, "builtin").startswith("bionic ")
+    builtin = plugin_provenance(module, "builtin")
+    assert builtin.startswith("bionic ") and "+src." in builtin
     assert plugin_provenance(module, "pkg 1.0", _Dist("pkg", "1.0", False)) == "pkg 1.0"
     editable = plugin_provenance(module, "pkg 1.0", _Dist("pkg", "1.0", True))
     assert editable.startswith("pkg 1.0+src.")
     path.write_text("X = 2\n")  # an edited feature gets another provenance, hence another key
     assert plugin_provenance(module, "pkg 1.0", _Dist("pkg", "1.0", True)) != editable
+    # a built-in edited in a checkout keeps bionic's version, and still gets new keys
+    assert plugin_provenance(module, "builtin") != builtin
     assert plugin_provenance(module, "tests").startswith("tests+src.")
 
 

@@ -1,10 +1,13 @@
 """Exporting the runs behind published results from MLflow to small, byte-stable JSON files.
 
-``results/runs/<run_key>.json``: one finished seed run — its keys, configuration, resolved
-config, feature provenance, dataset, per-epoch metrics, final metrics per split, confusion
-matrices, parameter count and the bionic commit. ``results/sweeps/<sweep_id>.json``: a sweep's
-design and each configuration's seed runs (by run key). No wall-clock time is exported, and
-every file is written with sorted keys, so exporting again gives the same bytes.
+``results/runs/<run_key>.<run id prefix>.json``: one finished seed run — its keys,
+configuration, resolved config, feature provenance, dataset, per-epoch metrics, final metrics
+per split, confusion matrices, parameter count and the bionic commit.
+``results/sweeps/<sweep_id>.json``: a sweep's design and each configuration's seed runs (by file
+name). One file per MLflow run, not per run key: two runs of one key are one computation only as
+far as the key captures it (keys made before built-in features' source entered their
+provenance did not see their code). No wall-clock time is exported, and every file is written
+with sorted keys, so exporting again gives the same bytes.
 """
 
 from __future__ import annotations
@@ -118,9 +121,9 @@ def export_results(tracker: Tracker, targets: list[str], out: Path) -> list[Path
                 runs = {}
                 for seed, run_id in zip(row.seeds, row.run_ids, strict=True):
                     record = run_record(tracker, run_id, row, seed)
-                    written.append(write_json(out / "runs" / f"{record['run_key']}.json",
-                                              record))
-                    runs[str(seed)] = record["run_key"]
+                    name = f"{record['run_key']}.{run_id[:8]}"
+                    written.append(write_json(out / "runs" / f"{name}.json", record))
+                    runs[str(seed)] = name
                 configurations.append({
                     "name": row.name, "config_key": row.config_key,
                     "features": list(row.features), "removed": list(row.removed),
