@@ -19,6 +19,8 @@ from typing import Any
 from bionic_core.contract.errors import BionicError, first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+SQLITE_OPEN_ATTEMPTS = 5  # a new SQLite store another process is creating opens on a retry
+SQLITE_RETRY_SECONDS = 4.0  # MLflow creates a new store in ~40 migrations, a few seconds
 class MlflowStatus(StrEnum):
     """The lifecycle states of an MLflow run, as MLflow spells them."""
 
@@ -95,6 +97,18 @@ def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict
     return params
 
 
+def _new_sqlite_store(uri: str) -> bool:
+    """A SQLite store that does not exist yet or was created in the last minute: one that
+    another process may be creating right now."""
+    if not uri.startswith("sqlite:///"):
+        return False
+    path = Path(uri.removeprefix("sqlite:///"))
+    try:
+        return time.time() - path.stat().st_mtime < 60
+    except OSError:
+        return True
+
+
 class Tracker:
     """Every MLflow call bionic makes: a thin MlflowClient wrapper (no global "active run"
     state, so sweeps and workers can hold several runs at once). Nothing else in bionic touches
@@ -106,8 +120,19 @@ class Tracker:
         # MLflow's own INFO lines (database creation, migrations) would bury bionic's output.
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri = tracking_uri(uri)
-        with self.contact():  # a SQLite store is opened (and checked) here
-            self._client = MlflowClient(tracking_uri=self.uri)
+        attempts = SQLITE_OPEN_ATTEMPTS if _new_sqlite_store(self.uri) else 1
+        for attempt in range(attempts):
+            try:
+                with self.contact():  # a SQLite store is opened (and checked) here
+                    self._client = MlflowClient(tracking_uri=self.uri)
+                break
+            except BionicError:
+                # Two processes opening a new SQLite store at once both create its schema, and
+                # one fails (measured: "dimension_attributes"); once the other is done, the
+                # store opens.
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(SQLITE_RETRY_SECONDS)
         self._experiments: dict[str, str] = {}
 
     @contextmanager
