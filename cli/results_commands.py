@@ -28,8 +28,9 @@ def export(
     out: Path = typer.Option(Path("results"), "--out", help="the results folder"),
     tracking_uri: str | None = TrackingOpt,
 ) -> None:
-    """Write every finished seed run of the sweeps to OUT/runs/<run_key>.json and each sweep to
-    OUT/sweeps/<sweep_id>.json (sorted keys, no wall-clock times: byte-stable)."""
+    """Write every finished seed run of the sweeps to OUT/runs/<run_key>.<run id>.json (one
+    file per MLflow run) and each sweep to OUT/sweeps/<sweep_id>.json (sorted keys, no
+    wall-clock times: byte-stable)."""
     from bionic_core.studies.results_export import export_results
     from bionic_core.studies.tracking import Tracker
 

@@ -82,7 +82,7 @@ class LateralInhibition(nn.Module):
         super().__init__()
         self.size, self.strength, self.mode = size, strength, mode
         # the ones kernels of the window sum, by (channels, dtype, device): constants, not state
-        self._kernels: dict[tuple, torch.Tensor] = {}
+        self._kernels: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def window_kernels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 1×k and k×1 ones kernels of depthwise convolutions over the channels of ``x``.

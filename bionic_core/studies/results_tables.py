@@ -53,6 +53,7 @@ def _row(results: Path, sweep_id: str, config: dict[str, Any],
     row = Row(config["name"], config["config_key"], sweep_id, tuple(config["features"]),
               tuple(config["removed"]), tuple(config["added"]), config["group"],
               list(config["planned_seeds"]))
+    label = readable_name(row)
     runs = {int(seed): key for seed, key in config["runs"].items()}
     params = []
     for seed in [*row.planned_seeds, *sorted(set(runs) - set(row.planned_seeds))]:
@@ -71,8 +72,9 @@ def _row(results: Path, sweep_id: str, config: dict[str, Any],
             params.append(run["n_parameters"])
         # A run key finished once serves every sweep that plans it (its file holds the last
         # export's names); in this sweep's tables it is this sweep's configuration.
-        records.append({**run, "configuration": config["name"]})
+        records.append({**run, "configuration": label})
     row.n_parameters = max(params) if params else None
+    row.name = label
     return row
 
 
@@ -88,11 +90,6 @@ def load_sweep(results: Path, path: Path) -> tuple[SweepInfo, list[Row], list[di
         rows = [_row(results, sweep.sweep_id, c, records) for c in data["configurations"]]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise BionicError(f"{path}: damaged export file (bad or missing {exc})") from None
-    labels = {row.name: readable_name(row) for row in rows}
-    for row in rows:
-        row.name = labels[row.name]
-    for record in records:
-        record["configuration"] = labels.get(record["configuration"], record["configuration"])
     return sweep, rows, records
 
 
@@ -141,13 +138,19 @@ def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_tables(results: Path, out: Path) -> list[Path]:
-    """Write ``comparison_<sweep_id>.md`` for every exported sweep and ``headline.md`` under
-    ``out``, from the files under ``results`` alone; return the paths written."""
+def sweep_files(results: Path) -> list[Path]:
+    """The exported sweeps under ``results``, or one line saying there are none."""
     paths = sorted((results / "sweeps").glob("*.json"))
     if not paths:
         raise BionicError(f"{results}: no exported sweep (expected {results}/sweeps/*.json; "
                           "run `bionic results export`)")
+    return paths
+
+
+def build_tables(results: Path, out: Path) -> list[Path]:
+    """Write ``comparison_<sweep_id>.md`` for every exported sweep and ``headline.md`` under
+    ``out``, from the files under ``results`` alone; return the paths written."""
+    paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
     for path in paths:
@@ -162,7 +165,6 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     return written
 
 
-
 # ============================================================================ figures
 
 
@@ -174,10 +176,7 @@ def build_figures(results: Path, out: Path) -> list[Path]:
     from bionic_core.studies.comparison_render import plot
     from bionic_core.studies.figures import sweep_curves_png
 
-    paths = sorted((results / "sweeps").glob("*.json"))
-    if not paths:
-        raise BionicError(f"{results}: no exported sweep (expected {results}/sweeps/*.json; "
-                          "run `bionic results export`)")
+    paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:

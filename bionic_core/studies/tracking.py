@@ -21,6 +21,8 @@ from bionic_core.contract.errors import BionicError, first_line
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SQLITE_OPEN_ATTEMPTS = 5  # a new SQLite store another process is creating opens on a retry
 SQLITE_RETRY_SECONDS = 4.0  # MLflow creates a new store in ~40 migrations, a few seconds
+
+
 class MlflowStatus(StrEnum):
     """The lifecycle states of an MLflow run, as MLflow spells them."""
 
