@@ -56,11 +56,12 @@ def tables(
     if page is not None and not page.is_file():
         raise BionicError(f"--page {page}: no such file")
     written = build_tables(results, out)
-    err_console.print(f"{len(written)} tables written under {out}")
-    if page is not None:
+    if page is not None:  # checked before anything is said, so that a failure is one line
         tables = {p.name: p.read_text(encoding="utf-8") for p in written}
         page.write_text(fill_page(page.read_text(encoding="utf-8"), tables, str(page)),
                         encoding="utf-8")
+    err_console.print(f"{len(written)} tables written under {out}")
+    if page is not None:
         err_console.print(f"tables embedded in {page} refilled")
 
 

@@ -79,6 +79,23 @@ def test_export_is_byte_stable_and_tables_match_compare(store, monkeypatch):
     assert runner.invoke(app, ["results", "tables"]).exit_code == 0  # deterministic
     assert snapshot(store / "results" / "tables") == tables
 
+    # --page refills the tables a page embeds; a page or an embedded table that is not there
+    # is one line, exit 2, and the page is left as it was.
+    page = store / "PAGE.md"
+    page.write_text("intro\n<!-- results-table: headline.md -->\nold\n<!-- /results-table -->\n")
+    assert runner.invoke(app, ["results", "tables", "--page", "PAGE.md"]).exit_code == 0
+    assert page.read_text() == ("intro\n<!-- results-table: headline.md -->\n"
+                                + tables["headline.md"].decode() + "<!-- /results-table -->\n")
+    one_error_line(runner.invoke(app, ["results", "tables", "--page", "nope.md"]),
+                   "--page nope.md", "no such file")
+    unknown = "<!-- results-table: unknown.md -->\n<!-- /results-table -->\n"
+    page.write_text(unknown)
+    one_error_line(runner.invoke(app, ["results", "tables", "--page", "PAGE.md"]),
+                   "PAGE.md", "embeds unknown.md")
+    assert page.read_text() == unknown
+    one_error_line(runner.invoke(app, ["results", "figures", "--results", "nothing"]),
+                   "no exported sweep")
+
     # A damaged or missing export file is one line, exit 2.
     runs[0].write_text("{not json")
     one_error_line(runner.invoke(app, ["results", "tables"]), runs[0].name, "damaged")
