@@ -15,7 +15,9 @@ from bionic_core.host import load_catalogue
 
 
 def evaluate(
-    run_id: str = typer.Argument(..., help="MLflow run id of a finished run"),
+    run_id: str = typer.Argument(
+        ..., metavar="RUN", help="MLflow run id of a finished run, or a model folder written "
+        "by `bionic results model` (e.g. results/models/paper-s0)"),
     data: str | None = DataOpt,
     split: str = typer.Option(
         "auto", "--split", help="auto (each test split of the data, evaluated one by one; a "
@@ -29,19 +31,28 @@ def evaluate(
     no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Evaluate a logged run's model on the split(s) of a dataset you name and record each
-    result with the run. Data holding the run's training images is refused (exit 2) unless
-    --allow-train-overlap."""
-    from bionic_core.studies.evaluation import evaluate_logged_run
+    """Evaluate a logged run's model (or a model folder's) on the split(s) of a dataset you
+    name and record each result with the run (a folder's results are printed only). Data
+    holding the run's training images is refused (exit 2) unless --allow-train-overlap."""
+    from pathlib import Path
+
+    from bionic_core.studies.evaluation import evaluate_logged_run, evaluate_model_folder
+    from bionic_core.studies.saved_models import is_model_folder
     from bionic_core.studies.tracking import Tracker
 
     if data is None:
         raise BionicError("--data: required (a built-in dataset name, FER-2013 CSV, folder "
                           "or .npz)")
-    reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
-                                  catalogue=load_catalogue(), split=split,
-                                  device=device or "auto", log=not no_log,
-                                  allow_train_overlap=allow_train_overlap)
+    if is_model_folder(run_id):
+        no_log = True  # a folder has no MLflow run to record the evaluation with
+        reports = evaluate_model_folder(Path(run_id), data, catalogue=load_catalogue(),
+                                        split=split, device=device or "auto",
+                                        allow_train_overlap=allow_train_overlap)
+    else:
+        reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
+                                      catalogue=load_catalogue(), split=split,
+                                      device=device or "auto", log=not no_log,
+                                      allow_train_overlap=allow_train_overlap)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return
@@ -54,7 +65,8 @@ def evaluate(
 def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
     d = report["data"]
     label = dataset_label(d["name"], d["is_demo"])
-    summary = Table(title=f"bionic evaluate {run_id} on {label}, split {d['split']} "
+    summary = Table(title=f"bionic evaluate {report.get('model', run_id)} on {label}, split "
+                          f"{d['split']} "
                           f"({d['n']} images)")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
@@ -66,6 +78,8 @@ def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
     summary.add_row("macro-F1", f"{report['macro_f1']:.4f}")
     summary.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
     summary.add_row("features", ", ".join(report["features"]) or "none")
+    if "model" in report:
+        summary.add_row("model of run", report["run_id"])
     summary.add_row("logged as", "—" if no_log else f"evaluations/{report['evaluation']}.json")
     return summary
 

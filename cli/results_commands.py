@@ -38,6 +38,25 @@ def export(
     err_console.print(f"{len(written)} files written under {out}")
 
 
+@results_app.command("model")
+def model(
+    run_id: str = typer.Argument(..., help="MLflow run id of a finished run"),
+    out: Path = typer.Option(..., "--out", help="the model folder to write (e.g. "
+                             "results/models/paper-s0)"),
+    tracking_uri: str | None = TrackingOpt,
+) -> None:
+    """Write a finished run's model to a folder (state_dict.pt, config.json, the hashes of its
+    training images, run.json) that `bionic evaluate FOLDER --data FILE` evaluates without
+    the MLflow store."""
+    from bionic_core.studies.saved_models import export_model
+    from bionic_core.studies.tracking import Tracker
+
+    written = export_model(Tracker(tracking_uri), run_id, out)
+    size = sum(p.stat().st_size for p in written)
+    err_console.print(f"model of run {run_id} written to {out} ({len(written)} files, "
+                      f"{size / 1e6:.1f} MB)")
+
+
 @results_app.command("tables")
 def tables(
     results: Path = typer.Option(Path("results"), "--results", help="the exported results"),

@@ -10,7 +10,7 @@ from bionic_cli.app import app
 from typer.testing import CliRunner
 
 from bionic_core.data import load_dataset
-from bionic_core.studies.evaluation import config_from_dict
+from bionic_core.studies.saved_models import config_from_dict
 from bionic_core.studies.tracked_run import run_tracked
 from bionic_core.studies.tracking import Tracker
 
@@ -183,3 +183,48 @@ def test_evaluate_bad_input_is_one_line(store, logged_run):
     one_error_line(runner.invoke(app, ["evaluate", run_id]), "--data")
     one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
                                         "--split", "holdout"]), "--split holdout")
+
+
+def test_a_model_folder_evaluates_without_the_store(store, logged_run, tmp_path_factory):
+    """`bionic results model` writes a run's model to a folder; `bionic evaluate FOLDER` gives
+    the run's own test metrics from it with the MLflow store gone, and still refuses the run's
+    training images."""
+    import shutil
+
+    run_id, metrics = logged_run
+    folder = tmp_path_factory.mktemp("models") / "tiny-s0"
+    written = runner.invoke(app, ["results", "model", run_id, "--out", str(folder)])
+    assert written.exit_code == 0, written.output
+    assert {p.name for p in folder.iterdir()} == {"state_dict.pt", "config.json", "run.json",
+                                                   "train_image_hashes.npy"}
+    run = json.loads((folder / "run.json").read_text())
+    assert run["mlflow_run_id"] == run_id and run["seed"] == 0
+    assert run["final"]["test"]["accuracy"] == metrics["final_test_accuracy"]
+    for path in store.iterdir():  # the store (mlflow.db, mlruns) is gone
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    result = runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small", "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert report["model"] == str(folder) and report["run_id"] == run_id
+    assert report["accuracy"] == pytest.approx(metrics["final_test_accuracy"], abs=1e-9)
+    assert report["macro_f1"] == pytest.approx(metrics["final_test_macro_f1"], abs=1e-9)
+    assert not (store / "mlflow.db").exists()  # nothing was logged anywhere
+    table = runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small"])
+    assert table.exit_code == 0 and "model of run" in table.stdout
+    one_error_line(runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small",
+                                       "--split", "train"]), "700 of 700 images",
+                   "--allow-train-overlap")
+
+
+def test_a_bad_model_folder_is_one_line(store, logged_run, tmp_path_factory):
+    run_id, _ = logged_run
+    empty = tmp_path_factory.mktemp("empty")
+    one_error_line(runner.invoke(app, ["evaluate", str(empty), "--data", "demo-small"]),
+                   str(empty), "not a model folder", "bionic results model")
+    folder = tmp_path_factory.mktemp("models") / "m"
+    assert runner.invoke(app, ["results", "model", run_id, "--out", str(folder)]).exit_code == 0
+    (folder / "config.json").write_text("{not json")
+    one_error_line(runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small"]),
+                   str(folder), "damaged config config.json")
+    one_error_line(runner.invoke(app, ["results", "model", "0" * 32, "--out",
+                                       str(folder)]), "no such MLflow run")

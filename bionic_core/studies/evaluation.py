@@ -4,8 +4,6 @@ run; data holding the run's own training images is refused unless asked for."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -13,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bionic_core.config import FIELDS, RunConfig
-from bionic_core.contract.errors import BionicError, first_line
+from bionic_core.config import RunConfig
 from bionic_core.host import Catalogue
 from bionic_core.studies.evaluation_data import (
     Chosen,
@@ -22,97 +19,15 @@ from bionic_core.studies.evaluation_data import (
     check_training_overlap,
     choose_splits,
 )
+from bionic_core.studies.saved_models import download_artifact, load_logged_model, load_model_files
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.training_images import ARTIFACT, read_training_images
-
-_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
-
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Rebuild the RunConfig logged as ``config.json`` (lists back to tuples; fields this
-    version does not know are ignored, fields it added keep their defaults)."""
-    values = {}
-    for name, value in data.items():
-        if name not in FIELDS:
-            continue
-        default = FIELDS[name].default
-        if isinstance(value, list) and (isinstance(default, tuple) or name in ("features",
-                                                                              "hidden_sizes",
-                                                                              "seeds")):
-            value = tuple(value)
-        values[name] = value
-    return RunConfig(**values)
-
-
-def _run(tracker: Tracker, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    with tracker.contact():
-        try:
-            return tracker.get_run(run_id)
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise BionicError(f"run {run_id}: no such MLflow run in {tracker.uri}") from None
-            raise
-
-
-def _download(tracker: Tracker, run_id: str, path: str, tmp: str) -> Path:
-    """The run's artifact ``path`` downloaded into ``tmp`` (a path that does not exist when the
-    run has no such artifact), without MLflow's progress bar on the terminal."""
-    quiet = os.environ.get(_PROGRESS_ENV)
-    os.environ[_PROGRESS_ENV] = "false"
-    try:
-        return Path(tracker.download_artifacts(run_id, path, tmp))
-    except Exception:  # noqa: BLE001 - any failure here means "no such artifact"
-        return Path(tmp) / "missing"
-    finally:
-        if quiet is None:
-            os.environ.pop(_PROGRESS_ENV, None)
-        else:
-            os.environ[_PROGRESS_ENV] = quiet
-
-
-def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
-                      device: str = "auto") -> tuple[RunConfig, Any, Any]:
-    """The model of a logged run, rebuilt from its logged config (``prepare``) with the logged
-    best state dict loaded; returns ``(config, model, ctx)``."""
-    from bionic_core.training.loop import prepare
-    from bionic_core.training.saved_state import load_saved
-
-    run = _run(tracker, run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        local = _download(tracker, run_id, "model", tmp)
-        state_file, config_file = local / "state_dict.pt", local / "config.json"
-        if not state_file.is_file() or not config_file.is_file():
-            status = run.info.status
-            raise BionicError(f"run {run_id}: has no logged model (model/state_dict.pt); "
-                              f"status {status}: only runs that finished training log one")
-        try:
-            config = config_from_dict(json.loads(config_file.read_text()))
-        except (ValueError, OSError) as exc:
-            raise BionicError(f"run {run_id}: damaged logged config model/config.json "
-                              f"({first_line(exc)})") from None
-        missing = [f for f in config.features if f not in catalogue]
-        if missing:
-            raise BionicError(f"run {run_id}: uses feature '{missing[0]}', which is not "
-                              f"installed (installed: {', '.join(sorted(catalogue.entries))})")
-        config = config.replace(device=device)
-        ctx, model, _ = prepare(config, catalogue)
-        state = load_saved(state_file, ctx.device, "logged model",
-                           shown=f"run {run_id}: model/state_dict.pt")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise BionicError(f"run {run_id}: the logged model does not fit the model rebuilt from "
-                          f"its config ({first_line(exc)})") from None
-    model.eval()
-    return config, model, ctx
 
 
 def _training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
     """The logged hashes of the run's training images; None for a run that logged none."""
     with tempfile.TemporaryDirectory() as tmp:
-        local = _download(tracker, run_id, ARTIFACT, tmp)
+        local = download_artifact(tracker, run_id, ARTIFACT, tmp)
         return read_training_images(local) if local.is_file() else None
 
 
@@ -132,6 +47,25 @@ def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: 
     return [_evaluate_split(tracker, run_id, data, c, config, model, ctx, log) for c in chosen]
 
 
+def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, split: str = "auto",
+                          device: str = "auto",
+                          allow_train_overlap: bool = False) -> list[dict[str, Any]]:
+    """As :func:`evaluate_logged_run`, for a model folder written by
+    :func:`~bionic_core.studies.model_folder.export_model` (no MLflow store: nothing is
+    logged; each report names the folder and the MLflow run it came from)."""
+    from bionic_core.studies.saved_models import read_model_folder
+
+    check_split(split)
+    run, training = read_model_folder(folder)
+    config, model, ctx = load_model_files(folder, catalogue, device, str(folder))
+    chosen = choose_splits(data, split, config)
+    run_id = str(run.get("mlflow_run_id") or folder)
+    check_training_overlap(chosen, training, data=data, run_id=run_id, config=config,
+                           allow=allow_train_overlap)
+    return [{**_evaluate_split(None, run_id, data, c, config, model, ctx, False),
+             "model": str(folder)} for c in chosen]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
@@ -143,7 +77,7 @@ def _content_id(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()[:8]
 
 
-def _evaluate_split(tracker: Tracker, run_id: str, data: str, chosen: Chosen,
+def _evaluate_split(tracker: Tracker | None, run_id: str, data: str, chosen: Chosen,
                     config: RunConfig, model: Any, ctx: Any, log: bool) -> dict[str, Any]:
     """One split's metrics and report, recorded against the run when ``log``."""
     from bionic_core.data import BUILTIN_DATASETS, CLASS_NAMES
@@ -163,7 +97,7 @@ def _evaluate_split(tracker: Tracker, run_id: str, data: str, chosen: Chosen,
                        "split": chosen.name, "origin": chosen.origin, "content": content,
                        "n": int(len(chosen.labels)), "trained_on": chosen.trained_on},
               "device": str(ctx.device), "evaluation": name, **metrics}
-    if log:
+    if log and tracker is not None:
         with tracker.contact():
             tracker.log_metrics(run_id, {f"eval_{name}_{k}": metrics[k]
                                          for k in ("accuracy", "macro_f1", "roc_auc")

@@ -51,7 +51,7 @@ def _plan_record(plan: SweepPlan) -> dict[str, Any]:
 
 def plan_from_record(record: dict[str, Any], catalogue: Catalogue) -> SweepPlan:
     """The sweep plan a queue study was created from, planned again on this machine."""
-    from bionic_core.studies.evaluation import config_from_dict
+    from bionic_core.studies.saved_models import config_from_dict
 
     return plan_sweep(config_from_dict(record["base"]), catalogue,
                       DesignOptions.from_dict(record["options"]), seeds=record["seeds"])
