@@ -41,7 +41,7 @@ STATUSES = RUN_STATUSES
 
 DesignOpt = typer.Option(
     None, "--design", help="leave-one-out | add-one-in | factorial | fractional | explicit "
-    "(default: "
+    "| null-ladder (default: "
     "the experiment's \\[ablation] table, else leave-one-out)")
 FactorsOpt = typer.Option(
     None, "--factors", help="features of a factorial (default: the reference's), to add "
@@ -53,6 +53,9 @@ SampleOpt = typer.Option(
 ResolutionOpt = typer.Option(
     None, "--resolution", help="fractional: 5 (default; every main effect and two-factor "
     "interaction estimable), 4 or 3 — the fewest configurations with that resolution")
+NullsOpt = typer.Option(
+    None, "--nulls", help="null-ladder: the wiring controls and their draws, e.g. "
+    "degree_preserving=5,layer_uniform=5,type_shuffled=1,dense_matched=1 (the default)")
 ReferenceOpt = typer.Option(
     None, "--reference", help="the reference feature set, comma-separated (default: the "
     "experiment's features, with --with/--without applied)")
@@ -85,6 +88,7 @@ def ablate(
     factors: str | None = FactorsOpt,
     sample: int | None = SampleOpt,
     resolution: int | None = ResolutionOpt,
+    nulls: str | None = NullsOpt,
     reference: str | None = ReferenceOpt,
     baseline: str | None = BaselineOpt,
     configuration: list[str] = ConfigurationOpt,
@@ -122,7 +126,7 @@ def ablate(
             config = config.replace(multimodel=False)
         plan = _plan(config, catalogue, experiment, design=design, factors=factors,
                      sample=sample, resolution=resolution, reference=reference,
-                     baseline=baseline,
+                     baseline=baseline, nulls=nulls,
                      configuration=configuration, seeds=seeds)
         if queue is not None and not dry_run:
             board.phase(f"queueing {len(plan.runs)} runs …")
@@ -146,10 +150,22 @@ def _feature_list(text: str | None) -> tuple[str, ...] | None:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def _null_counts(text: str | None) -> dict[str, Any] | None:
+    """``a=5,b=1`` → {a: 5, b: 1} (a count that is not a number is kept, to be refused by
+    name); not given → None."""
+    if text is None:
+        return None
+    counts: dict[str, Any] = {}
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        wiring, _, draws = item.partition("=")
+        counts[wiring.strip()] = int(draws) if draws.strip().isdigit() else draws.strip()
+    return counts
+
+
 def _plan(config: Any, catalogue: Any, experiment: str, *, design: str | None,
           factors: str | None, sample: int | None, reference: str | None,
           baseline: str | None, configuration: list[str], seeds: int | None,
-          resolution: int | None = None) -> Any:
+          resolution: int | None = None, nulls: str | None = None) -> Any:
     """The sweep plan of the design the options (or the experiment's [ablation] table) ask."""
     from bionic_core.studies.sweep_plan import design_options, plan_sweep
 
@@ -159,7 +175,8 @@ def _plan(config: Any, catalogue: Any, experiment: str, *, design: str | None,
         config.ablation, f"experiments.{experiment}.ablation", kind=design,
         reference=_feature_list(reference), baseline=_feature_list(baseline),
         factors=_feature_list(factors), sample=sample, resolution=resolution,
-        sets=tuple(_feature_list(c) or () for c in configuration) or None)
+        sets=tuple(_feature_list(c) or () for c in configuration) or None,
+        nulls=_null_counts(nulls))
     return plan_sweep(config, catalogue, options,
                       seeds=range(seeds) if seeds is not None else None)
 
@@ -186,6 +203,8 @@ def _plan_table(plan: Any) -> Table:
         table.add_column(column)
     for planned in plan.configurations:
         features = ", ".join(sorted(planned.configuration.features)) or "none"
+        if planned.configuration.settings:  # a null ladder's control
+            features = f"{features}; " + ", ".join(planned.configuration.settings)
         for i, run in enumerate(planned.runs):
             table.add_row(planned.name if i == 0 else "", features if i == 0 else "",
                           planned.group if i == 0 else "", str(run.seed), run.key)

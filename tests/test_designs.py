@@ -308,3 +308,55 @@ def test_design_options_carry_the_resolution():
         design_options({"resolution": 2}, "experiments.x.ablation")
     with pytest.raises(BionicError, match=r"--resolution: expected one of 3, 4, 5, got 6"):
         design_options({}, "experiments.x.ablation", resolution=6)
+
+
+# --------------------------------------------------------------------------- null ladder
+
+def test_null_ladder_draws_each_control_with_its_own_null_seed():
+    from bionic_core.studies.designs import DEFAULT_NULLS, control_kind
+
+    d = plan_design("null-ladder", catalogue=CAT, reference=REF)
+    expected = ["reference"] + [f"{w}#{k}" for w, n in DEFAULT_NULLS for k in range(n)]
+    assert names(d) == expected and len(d.configurations) == 13  # 1 + 5 + 5 + 1 + 1
+    assert all(c.features == frozenset(REF) for c in d.configurations)  # only the wiring varies
+    assert d.by_name("reference").settings == ()
+    assert d.by_name("degree_preserving#3").settings == (
+        "adjacency_mask.wiring=degree_preserving", "connectome.null_seed=3")
+    assert control_kind("degree_preserving#3") == "degree_preserving"
+    assert control_kind("reference") == "reference"
+    small = plan_design("null-ladder", catalogue=CAT, reference=REF,
+                        nulls=(("layer_uniform", 2),))
+    assert names(small) == ["reference", "layer_uniform#0", "layer_uniform#1"]
+
+
+def test_null_ladder_errors():
+    from bionic_core.studies.designs import check_nulls
+
+    with pytest.raises(BionicError, match="null-ladder: the reference must have adjacency_mask"):
+        plan_design("null-ladder", catalogue=CAT, reference=["hebbian"])
+    with pytest.raises(BionicError, match="design explicit: nulls apply to the null-ladder"):
+        plan_design("explicit", catalogue=CAT, explicit=[REF], nulls=(("uniform", 1),))
+    with pytest.raises(BionicError, match=r"x.nulls.column: not a wiring control"):
+        check_nulls({"column": 1}, "x.nulls")
+    with pytest.raises(BionicError, match=r"x.nulls.uniform: expected a number of draws"):
+        check_nulls({"uniform": 0}, "x.nulls")
+    with pytest.raises(BionicError, match=r"x.nulls.dense_matched: has no random draw"):
+        check_nulls({"dense_matched": 3}, "x.nulls")
+    with pytest.raises(BionicError, match=r"x.nulls: expected a table"):
+        check_nulls([], "x.nulls")
+
+
+def test_design_options_carry_the_nulls():
+    from bionic_core.studies.sweep_plan import DesignOptions, design_options
+
+    options = design_options({"design": "null-ladder", "nulls": {"degree_preserving": 2}},
+                             "experiments.x.ablation")
+    assert options.nulls == (("degree_preserving", 2),)
+    assert DesignOptions.from_dict(options.as_dict()) == options
+    older = {k: v for k, v in options.as_dict().items() if k != "nulls"}  # queued before
+    assert DesignOptions.from_dict(older).nulls == ()
+    cli = design_options({"design": "null-ladder"}, "experiments.x.ablation",
+                         nulls={"type_shuffled": 3})
+    assert cli.nulls == (("type_shuffled", 3),)
+    with pytest.raises(BionicError, match=r"--nulls.bogus: not a wiring control"):
+        design_options({}, "experiments.x.ablation", nulls={"bogus": 3})

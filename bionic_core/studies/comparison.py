@@ -24,6 +24,7 @@ from bionic_core.studies.comparison_family import (
     finite_values,
     warn_few_seeds,
 )
+from bionic_core.studies.comparison_ladder import pooled_rows
 from bionic_core.studies.comparison_model import Comparison, Row, SweepInfo
 from bionic_core.studies.per_class import per_class
 from bionic_core.studies.stats import summarize
@@ -341,6 +342,7 @@ def analyse(sweeps: list[SweepInfo], rows: list[Row], *, metric: str = "accuracy
     _check_datasets(rows, force, notes)
     _check_provenance(rows, force, notes)
     split = _split_of(rows, metric)
+    rows = [*rows, *pooled_rows(sweeps, rows)]
     for r in rows:
         if not r.seeds:
             notes.append(f"{r.name}: no finished run yet")

@@ -65,7 +65,7 @@ def adjust_families(comparison: Comparison) -> None:
     alpha = comparison.alpha
     by_sweep: dict[str, list[Row]] = {}
     for r in comparison.rows:
-        if r.delta is not None and r.name != comparison.reference:
+        if r.delta is not None and r.name != comparison.reference and not r.descriptive:
             by_sweep.setdefault(r.sweep_id, []).append(r)
     for sweep_id, rows in by_sweep.items():
         m, stats = family_statistics([r.delta.p_value for r in rows],
@@ -75,6 +75,11 @@ def adjust_families(comparison: Comparison) -> None:
             r.p_holm, r.mde, r.mde_holm = p_holm, mde, mde_holm
         comparison.families.append({"sweep_id": sweep_id, "what": "Δ vs reference", "m": m,
                                     "method": "holm"})
+        if any(r.descriptive for r in comparison.rows if r.sweep_id == sweep_id):
+            comparison.notes.append(
+                "null ladder: a control drawn several times is tested once, by its pooled row "
+                "(per seed the mean over its draws, paired with the reference's seed: the "
+                "same initial weights); its single draws show their Δ and raw p only")
         comparison.notes.append(
             f"p (Holm): Holm over the {m} comparison{'s' * (m != 1)} with the reference of "
             f"sweep {comparison.sweep_label(sweep_id)}; MDE: the smallest |Δ| a t-test finds "

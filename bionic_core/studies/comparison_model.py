@@ -54,6 +54,9 @@ class Row:
     images: ImageTest | None = None  # McNemar over seeds on the same images (asked)
     images_p_holm: float = math.nan
     per_class: dict[str, dict[str, Any]] = field(default_factory=dict)  # class → measure
+    # A null ladder's single draw of a control that has a pooled row: its Δ is shown, but the
+    # control is tested (and Holm-adjusted) once, through the pooled row.
+    descriptive: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Row:
             "per_class": {c: {m: vars(v) for m, v in by.items()}
                           for c, by in self.per_class.items()},
             "n_parameters": self.n_parameters, "train_seconds": self.train_seconds,
+            "descriptive": self.descriptive,
             "datasets": [{"name": n, "fingerprint": f, "is_demo": d}
                          for n, f, d in sorted(self.datasets)],
         }

@@ -101,7 +101,8 @@ def cells(comparison: Comparison) -> list[list[str]]:
         delta, p = _delta_text(r.delta, is_reference)
         seeds = f"{len(r.seeds)}/{len(r.planned_seeds)}"
         stats = (["", "", ""] if is_reference or r.delta is None
-                 else [_p(r.p_holm), _pp(r.mde), _pp(r.mde_holm)])
+                 else ["(pooled)" if r.descriptive else _p(r.p_holm), _pp(r.mde),
+                       _pp(r.mde_holm)])
         out.append([r.name, ", ".join(r.removed) or "—", ", ".join(r.added) or "—", seeds,
                     _pct(r.summaries["accuracy"]), _pct(r.summaries["macro_f1"]), delta, p,
                     *stats, *_bootstrap_cell(comparison, r, is_reference),

@@ -1,5 +1,6 @@
 """Ablation designs: which feature sets to train (leave-one-out, add-one-in, factorial,
-fractional factorial, explicit).
+fractional factorial, explicit), and the null ladder (the reference's wiring against its
+controls: the same features, other ``adjacency_mask.wiring`` draws).
 
 Each design kind is one builder function (see ``_BUILDERS``) that lists the candidate
 configurations; :func:`plan_design` checks the request, calls the kind's builder, then
@@ -10,13 +11,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from bionic_core.connectome.controls import WIRINGS
 from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature, validate_feature_set
 from bionic_core.studies.fractional import Fraction, describe, fraction_for
 
 MAX_FULL_FACTORS = 10  # 2^10 = 1024 configurations (× seeds) is already a large sweep
+# The null ladder's default controls and draws (connectome.null_seed 0..n-1 each): degree-
+# preserving rewires and density-matched (per-block count) uniform graphs, the type-shuffled
+# control and the parameter-matched dense layers (no random draw: one).
+DEFAULT_NULLS = (("degree_preserving", 5), ("layer_uniform", 5), ("type_shuffled", 1),
+                 ("dense_matched", 1))
+DRAW_MARK = "#"  # a control's name: "degree_preserving#3" is its draw with null_seed 3
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,15 @@ class Configuration:
     features: frozenset[str]       # enabled features
     removed: tuple[str, ...] = ()  # vs the design's anchor (sorted)
     added: tuple[str, ...] = ()    # vs the design's anchor (sorted)
+    # Settings this configuration changes besides its features, as --set KEY=VALUE items
+    # (the null ladder's controls: adjacency_mask.wiring, connectome.null_seed).
+    settings: tuple[str, ...] = ()
+
+
+def control_kind(name: str) -> str:
+    """The wiring a null ladder's configuration draws (``degree_preserving#3`` →
+    ``degree_preserving``); the name itself for any other configuration."""
+    return name.split(DRAW_MARK, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,7 @@ class _Request:
     sets: list[list[str]]
     seed: int
     resolution: int | None = None
+    nulls: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class _Candidates:
     anchor: list[str] | None  # its features, which ``removed``/``added`` are relative to
     check_anchor: bool = False  # the anchor must be a valid feature set itself
     fraction: Fraction | None = None  # the fraction of a fractional design
+    settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # by name
 
 
 def _ordered(features: Iterable[str] | None) -> list[str] | None:
@@ -246,12 +266,53 @@ def _explicit(r: _Request) -> _Candidates:
     return _Candidates(cands, "reference" if ref is not None else "", ref)
 
 
+def _null_ladder(r: _Request) -> _Candidates:
+    """The reference (its own wiring) and, for each control of ``nulls``, its draws: the same
+    features with ``adjacency_mask.wiring`` set to the control and ``connectome.null_seed`` to
+    0, 1, ... (named ``control#seed``). Every draw starts from the reference's initial weights
+    (see docs/structural_features.md, "Shared initial weights")."""
+    ref = r.reference
+    if ref is None or "adjacency_mask" not in ref:
+        raise BionicError("design null-ladder: the reference must have adjacency_mask (the "
+                          "ladder varies its wiring)")
+    cands: list[tuple[str, list[str]]] = [("reference", ref)]
+    settings: dict[str, tuple[str, ...]] = {}
+    for wiring, draws in r.nulls or DEFAULT_NULLS:
+        for k in range(draws):
+            name = f"{wiring}{DRAW_MARK}{k}"
+            cands.append((name, ref))
+            settings[name] = (f"adjacency_mask.wiring={wiring}", f"connectome.null_seed={k}")
+    return _Candidates(cands, "reference", ref, check_anchor=True, settings=settings)
+
+
+def check_nulls(nulls: Mapping[str, Any], where: str) -> tuple[tuple[str, int], ...]:
+    """A null ladder's ``{control: draws}``: known controls (not ``column``), at least one
+    draw each, one for ``dense_matched`` (it draws nothing); errors name ``where``."""
+    if not isinstance(nulls, Mapping) or not nulls:
+        raise BionicError(f"{where}: expected a table of control = draws, e.g. "
+                          "{ degree_preserving = 5, layer_uniform = 5 }")
+    controls = [w for w in WIRINGS if w != "column"]
+    out = []
+    for wiring, draws in nulls.items():
+        if wiring not in controls:
+            raise BionicError(f"{where}.{wiring}: not a wiring control "
+                              f"(controls: {', '.join(controls)})")
+        if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
+            raise BionicError(f"{where}.{wiring}: expected a number of draws of at least 1, "
+                              f"got {draws!r}")
+        if wiring == "dense_matched" and draws != 1:
+            raise BionicError(f"{where}.dense_matched: has no random draw, so 1 (got {draws})")
+        out.append((wiring, draws))
+    return tuple(out)
+
+
 _BUILDERS: dict[str, Callable[[_Request], _Candidates]] = {
     "leave-one-out": _leave_one_out,
     "add-one-in": _add_one_in,
     "factorial": _factorial,
     "fractional": _fractional,
     "explicit": _explicit,
+    "null-ladder": _null_ladder,
 }
 KINDS = tuple(_BUILDERS)
 
@@ -262,7 +323,8 @@ KINDS = tuple(_BUILDERS)
 def _request(kind: str, catalogue: Mapping[str, Feature], reference: Iterable[str] | None,
              baseline: Iterable[str] | None, factors: Sequence[str], sample: int | None,
              explicit: Sequence[Iterable[str]], seed: int,
-             resolution: int | None = None) -> _Request:
+             resolution: int | None = None,
+             nulls: tuple[tuple[str, int], ...] = ()) -> _Request:
     """The checked request: a known kind (case, ``_`` or ``-``), only known features, and a
     resolution only for a fractional design."""
     canonical = kind.strip().lower().replace("_", "-") if isinstance(kind, str) else kind
@@ -271,9 +333,11 @@ def _request(kind: str, catalogue: Mapping[str, Feature], reference: Iterable[st
     if resolution is not None and canonical != "fractional":
         raise BionicError(f"design {canonical}: resolution applies to the fractional design "
                           "only")
+    if nulls and canonical != "null-ladder":
+        raise BionicError(f"design {canonical}: nulls apply to the null-ladder design only")
     request = _Request(canonical, catalogue, _ordered(reference), _ordered(baseline),
                        _ordered(factors) or [], sample, [_ordered(s) or [] for s in explicit],
-                       seed, resolution)
+                       seed, resolution, tuple(nulls))
     known = set(catalogue)
     for group in (request.reference or [], request.baseline or [], request.factors,
                   *request.sets):
@@ -295,23 +359,24 @@ def _check_anchor(kind: str, candidates: _Candidates, catalogue: Mapping[str, Fe
 
 def _deduplicated(candidates: _Candidates, catalogue: Mapping[str, Feature]
                   ) -> tuple[list[Configuration], list[Dropped]]:
-    """The candidates without repeated feature sets (the first name wins), valid ones kept and
-    the invalid ones dropped with the reason."""
+    """The candidates without repeated feature sets and settings (the first name wins), valid
+    ones kept and the invalid ones dropped with the reason."""
     anchor = frozenset(candidates.anchor) if candidates.anchor is not None else None
-    seen: set[frozenset[str]] = set()
+    seen: set[tuple[frozenset[str], tuple[str, ...]]] = set()
     configs: list[Configuration] = []
     dropped: list[Dropped] = []
     for name, feats in candidates.configurations:
         fs = frozenset(feats)
-        if fs in seen:
+        settings = tuple(candidates.settings.get(name, ()))
+        if (fs, settings) in seen:
             continue
-        seen.add(fs)
+        seen.add((fs, settings))
         problems = validate_feature_set(fs, catalogue)
         if problems:
             dropped.append(Dropped(fs, name, "; ".join(problems)))
             continue
         removed, added = _diff(fs, anchor)
-        configs.append(Configuration(name, fs, removed, added))
+        configs.append(Configuration(name, fs, removed, added, settings))
     return configs, dropped
 
 
@@ -326,11 +391,13 @@ def plan_design(
     explicit: Sequence[Iterable[str]] = (),
     seed: int = 0,
     resolution: int | None = None,
+    nulls: tuple[tuple[str, int], ...] = (),
 ) -> Design:
     """Enumerate the configurations of an ablation design of ``kind`` (see ``KINDS``; each
     kind's builder — ``_leave_one_out``, ``_add_one_in``, ``_factorial``, ``_fractional``,
-    ``_explicit`` — says what it plans; ``resolution`` (3, 4 or 5, default 5) is the
-    fractional design's).
+    ``_explicit``, ``_null_ladder`` — says what it plans; ``resolution`` (3, 4 or 5, default
+    5) is the fractional design's, ``nulls`` (``(control, draws)`` pairs, default
+    ``DEFAULT_NULLS``) the null ladder's).
 
     Configurations are deduplicated by feature set (the first name wins); invalid ones (see
     :func:`validate_feature_set`) go to ``dropped`` with the reason. Raises BionicError for an
@@ -339,7 +406,7 @@ def plan_design(
     which every configuration was dropped.
     """
     request = _request(kind, catalogue, reference, baseline, factors, sample, explicit, seed,
-                       resolution)
+                       resolution, nulls)
     candidates = _BUILDERS[request.kind](request)
     _check_anchor(request.kind, candidates, catalogue)
     configs, dropped = _deduplicated(candidates, catalogue)

@@ -223,6 +223,7 @@ class SweepExecution:
                 "bionic.features": ",".join(sorted(c.features)) or "(none)",
                 "bionic.removed": ",".join(c.removed), "bionic.added": ",".join(c.added),
                 "bionic.group": planned.group,
+                **({"bionic.settings": "; ".join(c.settings)} if c.settings else {}),
                 "bionic.run_keys": ",".join(f"{r.seed}:{r.key}" for r in planned.runs)}
 
     def _configuration_params(self, planned: PlannedConfiguration) -> dict[str, str]:

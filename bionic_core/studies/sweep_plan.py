@@ -13,16 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bionic_core.config import RunConfig, resolve_features
+from bionic_core.config import RunConfig, apply_overrides, resolve_features
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
-from bionic_core.studies.designs import KINDS, Configuration, Design, plan_design
+from bionic_core.studies.designs import KINDS, Configuration, Design, check_nulls, plan_design
 from bionic_core.studies.fractional import RESOLUTIONS
 from bionic_core.studies.sweep_records import TAG_SWEEP, quote, refuse_other_data
 from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
 
 ABLATION_KEYS = ("design", "reference", "baseline", "factors", "sample", "sample_seed", "sets",
-                 "resolution")
+                 "resolution", "nulls")
 
 
 def _stable_hash(obj: Any, digits: int) -> str:
@@ -50,12 +50,13 @@ class DesignOptions:
     sample_seed: int = 0
     sets: tuple[tuple[str, ...], ...] = ()
     resolution: int | None = None
+    nulls: tuple[tuple[str, int], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"design": self.kind, "reference": self.reference, "baseline": self.baseline,
                 "factors": list(self.factors), "sample": self.sample,
                 "sample_seed": self.sample_seed, "sets": [list(s) for s in self.sets],
-                "resolution": self.resolution}
+                "resolution": self.resolution, "nulls": [list(n) for n in self.nulls]}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> DesignOptions:
@@ -66,7 +67,8 @@ class DesignOptions:
 
         return cls(record["design"], names(record["reference"]), names(record["baseline"]),
                    tuple(record["factors"]), record["sample"], record["sample_seed"],
-                   tuple(tuple(s) for s in record["sets"]), record.get("resolution"))
+                   tuple(tuple(s) for s in record["sets"]), record.get("resolution"),
+                   tuple((w, int(n)) for w, n in record.get("nulls") or ()))
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
@@ -94,6 +96,8 @@ def _table_values(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         if not isinstance(sets, list):
             raise BionicError(f"{where}.sets: expected a list of feature lists, got {sets!r}")
         values["sets"] = tuple(_names(s, f"{where}.sets[{i}]") for i, s in enumerate(sets))
+    if "nulls" in table:
+        values["nulls"] = check_nulls(table["nulls"], f"{where}.nulls")
     return values
 
 
@@ -121,6 +125,8 @@ def design_options(table: Mapping[str, Any], where: str, **cli: Any) -> DesignOp
     """Merge an ``ablation`` table (validated, errors name ``where``) with CLI values; a CLI
     value of None means "not given"."""
     values = _table_values(table, where)
+    if cli.get("nulls") is not None:
+        cli = {**cli, "nulls": check_nulls(cli["nulls"], "--nulls")}
     values.update({key: value for key, value in cli.items() if value is not None})
     _check_values(values, where, cli)
     return DesignOptions(**values)
@@ -204,6 +210,7 @@ class SweepPlan:
             "configurations": [
                 {"name": c.name, "features": sorted(c.configuration.features),
                  "removed": list(c.configuration.removed), "added": list(c.configuration.added),
+                 "settings": list(c.configuration.settings),
                  "group": c.group, "config_key": c.key,
                  "runs": [{"seed": r.seed, "key": r.key} for r in c.runs]}
                 for c in self.configurations],
@@ -214,7 +221,8 @@ class SweepPlan:
 
 
 def _change_group(configuration: Configuration, catalogue: Catalogue) -> str:
-    changed = {*configuration.removed, *configuration.added}
+    changed = {*configuration.removed, *configuration.added,
+               *(item.split(".", 1)[0] for item in configuration.settings)}
     groups = {catalogue[f].group for f in changed if f in catalogue}
     return groups.pop() if len(groups) == 1 else ("mixed" if groups else "none")
 
@@ -222,6 +230,8 @@ def _change_group(configuration: Configuration, catalogue: Catalogue) -> str:
 def _planned(configuration: Configuration, base: RunConfig, catalogue: Catalogue,
              seeds: tuple[int, ...]) -> PlannedConfiguration:
     config = base.with_features(configuration.features).replace(seeds=seeds, seed=seeds[0])
+    if configuration.settings:  # a null ladder's control: its wiring and draw
+        config = apply_overrides(config, sets=configuration.settings)
     # Resolved per configuration: its features' defaults and provenance are part of its key.
     config = resolve_features(config, catalogue, f"configuration {configuration.name}")
     runs = tuple(RunSpec(configuration.name, config.replace(seed=s)) for s in seeds)
@@ -244,11 +254,11 @@ def plan_sweep(base: RunConfig, catalogue: Catalogue, options: DesignOptions,
     design = plan_design(options.kind, catalogue=catalogue.features(), reference=reference,
                          baseline=options.baseline, factors=factors, sample=options.sample,
                          explicit=options.sets, seed=options.sample_seed,
-                         resolution=options.resolution)
+                         resolution=options.resolution, nulls=options.nulls)
     planned = [_planned(c, base, catalogue, seeds) for c in design.configurations]
     options = DesignOptions(options.kind, tuple(reference), options.baseline, tuple(factors),
                             options.sample, options.sample_seed, options.sets,
-                            options.resolution)
+                            options.resolution, options.nulls)
     return SweepPlan(base.experiment, design, options, seeds, base, tuple(planned))
 
 
