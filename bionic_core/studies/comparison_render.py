@@ -153,6 +153,13 @@ def per_class_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]
     split = comparison.split
     return ["configuration", "class", f"{split} recall", f"{split} precision"], rows
 
+def render_per_class(comparison: Comparison) -> str:
+    """The per-class table (:func:`per_class_cells`) as markdown under its title."""
+    head, rows = per_class_cells(comparison)
+    return "\n".join([f"**{title(comparison)} · per class, mean ± std over seeds**", "",
+                      _markdown(head, rows)])
+
+
 def title(comparison: Comparison) -> str:
     sweeps = ", ".join(f"{s.name} ({s.sweep_id})" for s in comparison.sweeps)
     data = ", ".join(comparison.dataset["names"]) or "no finished runs"

@@ -15,7 +15,7 @@ from typing import Any
 from bionic_core.contract.errors import BionicError
 from bionic_core.studies.comparison import add_seed, analyse
 from bionic_core.studies.comparison_model import Comparison, Row, SweepInfo
-from bionic_core.studies.comparison_render import render
+from bionic_core.studies.comparison_render import render, render_per_class
 from bionic_core.studies.results_export import FORMAT
 from bionic_core.studies.stats import summarize
 
@@ -148,8 +148,9 @@ def sweep_files(results: Path) -> list[Path]:
 
 
 def build_tables(results: Path, out: Path) -> list[Path]:
-    """Write ``comparison_<sweep_id>.md`` for every exported sweep and ``headline.md`` under
-    ``out``, from the files under ``results`` alone; return the paths written."""
+    """Write ``comparison_<sweep_id>.md`` and ``per_class_<sweep_id>.md`` (recall and
+    precision per class) for every exported sweep and ``headline.md`` under ``out``, from the
+    files under ``results`` alone; return the paths written."""
     paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
@@ -158,7 +159,9 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         comparison: Comparison = analyse([sweep], rows)
         target = out / f"comparison_{sweep.sweep_id}.md"
         target.write_text(render(comparison, "markdown") + "\n", encoding="utf-8")
-        written.append(target)
+        classes = out / f"per_class_{sweep.sweep_id}.md"
+        classes.write_text(render_per_class(comparison) + "\n", encoding="utf-8")
+        written += [target, classes]
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
