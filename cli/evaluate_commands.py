@@ -26,6 +26,9 @@ def evaluate(
     allow_train_overlap: bool = typer.Option(
         False, "--allow-train-overlap", help="evaluate even images that are pixel copies of "
         "the run's training images (refused otherwise)"),
+    drop_train_overlap: bool = typer.Option(
+        False, "--drop-train-overlap", help="evaluate each split without its pixel copies of "
+        "the run's training images (FER-2013's test splits repeat Training images)"),
     device: str | None = DeviceOpt,
     tracking_uri: str | None = TrackingOpt,
     no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
@@ -43,16 +46,20 @@ def evaluate(
     if data is None:
         raise BionicError("--data: required (a built-in dataset name, FER-2013 CSV, folder "
                           "or .npz)")
+    if allow_train_overlap and drop_train_overlap:
+        raise BionicError("--allow-train-overlap and --drop-train-overlap: choose one")
     if is_model_folder(run_id):
         no_log = True  # a folder has no MLflow run to record the evaluation with
         reports = evaluate_model_folder(Path(run_id), data, catalogue=load_catalogue(),
                                         split=split, device=device or "auto",
-                                        allow_train_overlap=allow_train_overlap)
+                                        allow_train_overlap=allow_train_overlap,
+                                        drop_train_overlap=drop_train_overlap)
     else:
         reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
                                       catalogue=load_catalogue(), split=split,
                                       device=device or "auto", log=not no_log,
-                                      allow_train_overlap=allow_train_overlap)
+                                      allow_train_overlap=allow_train_overlap,
+                                      drop_train_overlap=drop_train_overlap)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return

@@ -214,6 +214,16 @@ def test_a_model_folder_evaluates_without_the_store(store, logged_run, tmp_path_
     one_error_line(runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small",
                                        "--split", "train"]), "700 of 700 images",
                    "--allow-train-overlap")
+    # --drop-train-overlap: every image but the run's training images (demo-small's 300 others)
+    dropped = runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small", "--split",
+                                  "all", "--drop-train-overlap", "--json"])
+    assert dropped.exit_code == 0, dropped.output
+    [report] = json.loads(dropped.stdout)
+    assert report["data"]["n"] == 300 and report["data"]["trained_on"] == 0
+    assert "without its 700 pixel copies of training images" in report["data"]["origin"]
+    one_error_line(runner.invoke(app, ["evaluate", str(folder), "--data", "demo-small",
+                                       "--allow-train-overlap", "--drop-train-overlap"]),
+                   "choose one")
 
 
 def test_a_bad_model_folder_is_one_line(store, logged_run, tmp_path_factory):

@@ -18,6 +18,7 @@ from bionic_core.studies.evaluation_data import (
     check_split,
     check_training_overlap,
     choose_splits,
+    without_training_copies,
 )
 from bionic_core.studies.saved_models import download_artifact, load_logged_model, load_model_files
 from bionic_core.studies.tracking import Tracker
@@ -31,25 +32,38 @@ def _training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
         return read_training_images(local) if local.is_file() else None
 
 
+def _checked_splits(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
+                    run_id: str, config: RunConfig, allow: bool, drop: bool) -> list[Chosen]:
+    """The splits to evaluate: without the run's training images when ``drop``, else as they
+    are once :func:`check_training_overlap` allows them."""
+    if drop:
+        return without_training_copies(chosen, training, data=data, run_id=run_id)
+    check_training_overlap(chosen, training, data=data, run_id=run_id, config=config,
+                           allow=allow)
+    return chosen
+
+
 def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: Catalogue,
                         split: str = "auto", device: str = "auto", log: bool = True,
-                        allow_train_overlap: bool = False) -> list[dict[str, Any]]:
+                        allow_train_overlap: bool = False,
+                        drop_train_overlap: bool = False) -> list[dict[str, Any]]:
     """Metrics of run ``run_id``'s model on each split ``split`` names in ``data`` (a built-in
     name or a FER-2013 CSV, folder or npz; see :func:`choose_splits`), one report per split.
 
     A split holding pixel copies of the run's training images is refused unless
-    ``allow_train_overlap``. With ``log`` each report is recorded against the run."""
+    ``allow_train_overlap``, or evaluated without them with ``drop_train_overlap``. With
+    ``log`` each report is recorded against the run."""
     check_split(split)
     config, model, ctx = load_logged_model(tracker, run_id, catalogue, device)
-    chosen = choose_splits(data, split, config)
-    check_training_overlap(chosen, _training_images(tracker, run_id), data=data, run_id=run_id,
-                           config=config, allow=allow_train_overlap)
+    chosen = _checked_splits(choose_splits(data, split, config),
+                             _training_images(tracker, run_id), data=data, run_id=run_id,
+                             config=config, allow=allow_train_overlap, drop=drop_train_overlap)
     return [_evaluate_split(tracker, run_id, data, c, config, model, ctx, log) for c in chosen]
 
 
 def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, split: str = "auto",
-                          device: str = "auto",
-                          allow_train_overlap: bool = False) -> list[dict[str, Any]]:
+                          device: str = "auto", allow_train_overlap: bool = False,
+                          drop_train_overlap: bool = False) -> list[dict[str, Any]]:
     """As :func:`evaluate_logged_run`, for a model folder written by
     :func:`~bionic_core.studies.model_folder.export_model` (no MLflow store: nothing is
     logged; each report names the folder and the MLflow run it came from)."""
@@ -58,10 +72,10 @@ def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, spli
     check_split(split)
     run, training = read_model_folder(folder)
     config, model, ctx = load_model_files(folder, catalogue, device, str(folder))
-    chosen = choose_splits(data, split, config)
     run_id = str(run.get("mlflow_run_id") or folder)
-    check_training_overlap(chosen, training, data=data, run_id=run_id, config=config,
-                           allow=allow_train_overlap)
+    chosen = _checked_splits(choose_splits(data, split, config), training, data=data,
+                             run_id=run_id, config=config, allow=allow_train_overlap,
+                             drop=drop_train_overlap)
     return [{**_evaluate_split(None, run_id, data, c, config, model, ctx, False),
              "model": str(folder)} for c in chosen]
 

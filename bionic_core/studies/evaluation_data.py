@@ -59,6 +59,24 @@ def choose_splits(data: str, split: str, config: RunConfig) -> list[Chosen]:
     return [Chosen(n, parts[n].images, parts[n].labels, parts[n].origin) for n in names]
 
 
+def without_training_copies(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
+                            run_id: str) -> list[Chosen]:
+    """Each split without its pixel copies of the run's training images (``training``: their
+    logged hashes; refused in one line when the run logged none), its origin saying how many
+    were left out."""
+    if training is None:
+        raise BionicError(f"run {run_id}: has no record of its training images ({ARTIFACT}), "
+                          f"so the copies of them in {data} cannot be left out")
+    out = []
+    for c in chosen:
+        copies = np.isin(image_hashes(c.images), training)
+        dropped = int(copies.sum())
+        origin = c.origin + (f", without its {dropped} pixel copies of training images"
+                             if dropped else ", none of them a copy of a training image")
+        out.append(Chosen(c.name, c.images[~copies], c.labels[~copies], origin, 0))
+    return out
+
+
 def check_training_overlap(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
                            run_id: str, config: RunConfig, allow: bool) -> None:
     """Count each split's pixel copies of the run's training images (``training``: their
