@@ -28,6 +28,12 @@ running firing probability p̄_i — the fraction of samples on which y_i > 0, a
 constant ``tau`` steps — near ``target``: ``b_i += η_h (target − p̄_i) ‖w_i‖ rms(x)``, where the
 factor ‖w_i‖ rms(x) is the typical size of the unit's input, so η_h is scale-free. A unit that
 fires too rarely lowers its threshold, one that fires too often raises it; dead units revive.
+With ``follow_lr`` both rates are multiplied by the optimizer's current learning rate over the
+run's initial one (``lr_t / lr``), so plasticity slows down with the learning-rate schedule.
+With constant rates (the default) the local rule's pull stays while the gradient step decays:
+once a reduce-on-plateau schedule has brought the learning rate near η, the rule undoes what
+backprop learned (measured on `paper`: the training loss rises again from ~1.33 to ~1.39 once
+lr ≤ 1.25e-4 = 1.25 η; RESULTS.md).
 Synaptic scaling is not offered: with LayerNorm after the activation a unit's absolute rate is
 arbitrary, so scaling its weights towards a fixed rate has no well-defined set point.
 
@@ -111,8 +117,9 @@ def raw_weight(layer: nn.Module) -> torch.Tensor:
     return layer.weight
 
 
-def update_layer(trace: LayerTrace, p: dict) -> None:
-    """Apply one Hebbian + homeostatic step to ``trace.layer`` from its captured activity."""
+def update_layer(trace: LayerTrace, p: dict, scale: float = 1.0) -> None:
+    """Apply one Hebbian + homeostatic step to ``trace.layer`` from its captured activity, with
+    both rates multiplied by ``scale``."""
     if trace.pre is None or trace.post is None:
         return
     layer = trace.layer
@@ -120,17 +127,18 @@ def update_layer(trace: LayerTrace, p: dict) -> None:
     x = trace.pre.to(weight.dtype).reshape(trace.pre.shape[0], -1)
     y = trace.post.to(weight.dtype)
     trace.pre = trace.post = None
+    rate = p["rate"] * scale
     if p["rule"] == "bcm":
         trace.theta = _running(trace.theta, (y * y).mean(0), p["tau"])
-        new = bcm_step(weight, x, y, trace.theta, layer.mask, p["rate"])
+        new = bcm_step(weight, x, y, trace.theta, layer.mask, rate)
     elif p["rule"] == "covariance":
-        new = oja_step(weight, x - x.mean(0), y - y.mean(0), layer.mask, p["rate"])
+        new = oja_step(weight, x - x.mean(0), y - y.mean(0), layer.mask, rate)
     else:
-        new = oja_step(weight, x, y, layer.mask, p["rate"])
+        new = oja_step(weight, x, y, layer.mask, rate)
     if p["homeostasis"] == "threshold":
         trace.firing = _running(trace.firing, (y > 0).to(y.dtype).mean(0), p["tau"])
         rms_x = _input_norm(x) / x.shape[1] ** 0.5
-        layer.bias.add_(p["homeostasis_rate"] * (p["target"] - trace.firing)
+        layer.bias.add_(p["homeostasis_rate"] * scale * (p["target"] - trace.firing)
                         * weight.norm(dim=1) * rms_x)
     weight.copy_(new)
 
@@ -169,6 +177,8 @@ def bionic_feature() -> Feature:
                   "which a unit is active", low=0.05, high=0.5),
             Param("tau", float, 100.0, "time constant of the running averages, in steps",
                   low=10.0, high=1000.0, log=True),
+            Param("follow_lr", bool, False, "multiply both rates by the learning rate's "
+                  "schedule (lr_t / lr), so plasticity slows down with it", choices=(True, False)),
         ),
         touches=("hidden.weight", "hidden.bias"),
     )
@@ -198,10 +208,11 @@ def bionic_model_built(ctx, model: nn.Module) -> None:
 
 
 @hookimpl
-def bionic_after_step(ctx) -> None:
+def bionic_after_step(ctx, lr: float) -> None:
     p = ctx.params(NAME)
+    scale = lr / ctx.config.lr if p["follow_lr"] else 1.0
     for trace in ctx.stash[STATE].traces:
-        update_layer(trace, p)
+        update_layer(trace, p, scale)
 
 
 @hookimpl

@@ -126,7 +126,7 @@ def _steps(model, ctx, n: int, *, lr: float = 1e-3, scale: float = 1.0) -> None:
         loss.backward()
         optimizer.step()
         with torch.no_grad():
-            ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=step + 1)
+            ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=step + 1, lr=lr)
 
 
 @pytest.mark.parametrize("rule", ["oja", "covariance", "bcm"])
@@ -175,7 +175,7 @@ def test_eval_mode_captures_nothing(catalogue):
     model.eval()
     model(torch.rand(4, 1, 48, 48))
     with torch.no_grad():
-        ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=1)
+        ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=1, lr=1e-3)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
@@ -194,3 +194,37 @@ def test_bad_parameters_fail_before_training(catalogue):
     with pytest.raises(BionicError, match="params.hebbian.target"):
         prepare(tiny_config(features=("hebbian",), params={"hebbian": {"target": 1.5}}),
                 catalogue)
+
+
+def _one_plastic_step(catalogue, follow_lr: bool, lr: float) -> list[torch.Tensor]:
+    """Weights and biases after one forward pass and the after-step hook at learning rate
+    ``lr`` (no optimizer step: only the local rule acts)."""
+    config = tiny_config(features=("hebbian",), lr=1e-3,
+                         params={"hebbian": {"rate": 1e-2, "follow_lr": follow_lr}})
+    ctx, model, _ = prepare(config, catalogue)
+    model.train()
+    model(torch.rand(16, 1, 48, 48, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        ctx.host.call("bionic_after_step", ctx=ctx, model=model, step=1, lr=lr)
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_follow_lr_scales_plasticity_with_the_learning_rate(catalogue):
+    """follow_lr: at the initial learning rate the step is the constant-rate one; as the
+    schedule brings the rate to zero, plasticity stops (weights and thresholds stay)."""
+    untouched = _one_plastic_step(catalogue, False, 1e-3)
+    config = tiny_config(features=("hebbian",), lr=1e-3)
+    _, fresh, _ = prepare(config, catalogue)
+    start = [p.detach().clone() for p in fresh.parameters()]
+    constant = _one_plastic_step(catalogue, False, 1e-4)  # the rate ignores lr
+    assert all(torch.equal(a, b) for a, b in zip(constant, untouched, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(constant, start, strict=True))
+    following = _one_plastic_step(catalogue, True, 1e-3)
+    assert all(torch.equal(a, b) for a, b in zip(following, constant, strict=True))
+    stopped = _one_plastic_step(catalogue, True, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(stopped, start, strict=True))
+    half = _one_plastic_step(catalogue, True, 5e-4)
+    moved = [(h - s).norm() / (c - s).norm() for h, c, s in zip(half, constant, start,
+                                                                 strict=True)
+             if not torch.equal(c, s)]
+    assert all(0.45 < float(r) < 0.55 for r in moved)  # half the rate, about half the move

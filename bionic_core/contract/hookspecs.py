@@ -183,8 +183,10 @@ def bionic_scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer) -> Any |
 
 
 @hookspec
-def bionic_after_step(ctx: RunContext, model: nn.Module, step: int) -> None:
+def bionic_after_step(ctx: RunContext, model: nn.Module, step: int, lr: float) -> None:
     """Act after each optimizer step, outside autograd (e.g. Hebbian and homeostatic updates).
+    ``lr`` is the learning rate that step used (the optimizer's first parameter group, after
+    the schedule), for a local rule that should slow down with it.
 
     Called in feature order under ``torch.no_grad()``. A feature that writes weights must keep
     masked entries at zero (multiply its update by the layer's mask).

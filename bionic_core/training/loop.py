@@ -239,7 +239,7 @@ class RunState:
         if self.has_after_step:
             with torch.no_grad():
                 self.ctx.host.call("bionic_after_step", ctx=self.ctx, model=self.model,
-                                   step=self.step)
+                                   step=self.step, lr=self.optimizer.param_groups[0]["lr"])
 
     def validate(self, val: DeviceSplit) -> dict[str, Any]:
         """This run's metrics on the validation split (what :meth:`end_epoch` monitors)."""
