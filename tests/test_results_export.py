@@ -73,7 +73,7 @@ def test_export_is_byte_stable_and_tables_match_compare(store, monkeypatch):
     assert table.splitlines()[0] == compared.stdout.splitlines()[0]  # the title
     headline = markdown_table((store / "results" / "tables" / "headline.md").read_text())
     assert {(r["configuration"], r["split"]) for r in headline} >= {
-        ("reference", "test"), ("-layer_norm", "val")}
+        ("reference (tiny)", "test"), ("-layer_norm", "val")}
     assert all(r["seeds"] == "2" for r in headline)
     tables = snapshot(store / "results" / "tables")
     assert runner.invoke(app, ["results", "tables"]).exit_code == 0  # deterministic

@@ -112,4 +112,4 @@ def test_a_run_shared_by_two_sweeps_carries_each_sweeps_own_name(tmp_path):
     second, _, records_b = load_sweep(tmp_path, tmp_path / "sweeps" / "b.json")
     table = headline([(first, records_a), (second, records_b)])
     assert "| other (bbbbbbbbbbbb) | renamed |" in table
-    assert f"| {first.name} ({first.sweep_id}) | reference |" in table
+    assert f"| {first.name} ({first.sweep_id}) | reference ({first.experiment}) |" in table

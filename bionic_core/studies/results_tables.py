@@ -119,7 +119,8 @@ def _aliases(runs: list[dict[str, Any]]) -> set[str]:
 
 
 def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
-    """Mean ± std over seeds of each configuration's final accuracy and macro-F1, per split."""
+    """Mean ± std over seeds of each configuration's final accuracy and macro-F1, per split
+    (a sweep's reference named by its experiment too: ``reference (paper)``)."""
     lines = ["| sweep | configuration | split | seeds | "
              + " | ".join(label for _, label in _MEASURES) + " |",
              "|" + "|".join("---" for _ in range(4 + len(_MEASURES))) + "|"]
@@ -129,11 +130,12 @@ def headline(sweeps: list[tuple[SweepInfo, list[dict[str, Any]]]]) -> str:
             by_config.setdefault(r["configuration"], []).append(r)
         for name in sorted(by_config):
             runs = by_config[name]
+            label = f"{name} ({sweep.experiment})" if name == "reference" else name
             for split in sorted({s for r in runs for s in r["final"]} - _aliases(runs)):
                 finals = [r["final"].get(split, {}) for r in runs]
                 cells = [_mean_std([f.get(m, math.nan) for f in finals]) for m, _ in _MEASURES]
                 seeds = sum(1 for f in finals if f)
-                lines.append(f"| {sweep.name} ({sweep.sweep_id}) | {name} | {split} | {seeds} | "
+                lines.append(f"| {sweep.name} ({sweep.sweep_id}) | {label} | {split} | {seeds} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,6 @@ which ``bionic evaluate`` of the same split reproduces).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,8 +26,6 @@ from bionic_core.studies.comparison import run_provenance
 from bionic_core.studies.results_export import final_by_split, write_json
 from bionic_core.studies.tracking import TAG_KEY, Tracker
 from bionic_core.studies.training_images import ARTIFACT, ARTIFACT_NAME, read_training_images
-
-_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
@@ -65,18 +62,11 @@ def logged_run(tracker: Tracker, run_id: str) -> Any:
 
 def download_artifact(tracker: Tracker, run_id: str, path: str, tmp: str) -> Path:
     """The run's artifact ``path`` downloaded into ``tmp`` (a path that does not exist when the
-    run has no such artifact), without MLflow's progress bar on the terminal."""
-    quiet = os.environ.get(_PROGRESS_ENV)
-    os.environ[_PROGRESS_ENV] = "false"
+    run has no such artifact)."""
     try:
         return Path(tracker.download_artifacts(run_id, path, tmp))
     except Exception:  # noqa: BLE001 - any failure here means "no such artifact"
         return Path(tmp) / "missing"
-    finally:
-        if quiet is None:
-            os.environ.pop(_PROGRESS_ENV, None)
-        else:
-            os.environ[_PROGRESS_ENV] = quiet
 
 
 def load_model_files(folder: Path, catalogue: Catalogue, device: str, shown: str,

@@ -21,6 +21,7 @@ from bionic_core.contract.errors import BionicError, first_line
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 SQLITE_OPEN_ATTEMPTS = 5  # a new SQLite store another process is creating opens on a retry
 SQLITE_RETRY_SECONDS = 4.0  # MLflow creates a new store in ~40 migrations, a few seconds
+_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # MLflow draws a bar per download
 
 
 class MlflowStatus(StrEnum):
@@ -245,7 +246,17 @@ class Tracker:
         return self._client.list_artifacts(run_id, path)
 
     def download_artifacts(self, run_id: str, path: str, destination: str) -> str:
-        return self._client.download_artifacts(run_id, path, destination)
+        """The artifact ``path`` of run ``run_id`` downloaded into ``destination``, without
+        MLflow's progress bar on the terminal."""
+        quiet = os.environ.get(_PROGRESS_ENV)
+        os.environ[_PROGRESS_ENV] = "false"
+        try:
+            return self._client.download_artifacts(run_id, path, destination)
+        finally:
+            if quiet is None:
+                os.environ.pop(_PROGRESS_ENV, None)
+            else:
+                os.environ[_PROGRESS_ENV] = quiet
 
     def search_runs(self, experiment_ids: list[str], filter_string: str,
                     order_by: list[str] | None = None) -> list[Any]:
