@@ -67,7 +67,8 @@ def tables(
 ) -> None:
     """Rebuild, from the exported files alone (no MLflow), each sweep's comparison table
     (comparison_<sweep_id>.md, as `bionic compare --format markdown`, without training
-    times), its per-class recall and precision (per_class_<sweep_id>.md) and the headline
+    times), its per-class recall and precision (per_class_<sweep_id>.md), each comparison across
+    sweeps that RESULTS/comparisons.toml names (comparison_<name>.md) and the headline
     table (headline.md: mean ± std over seeds per split); with
     --page, the tables embedded in that page too."""
     from bionic_core.contract.errors import BionicError

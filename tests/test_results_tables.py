@@ -113,3 +113,33 @@ def test_a_run_shared_by_two_sweeps_carries_each_sweeps_own_name(tmp_path):
     table = headline([(first, records_a), (second, records_b)])
     assert "| other (bbbbbbbbbbbb) | renamed |" in table
     assert f"| {first.name} ({first.sweep_id}) | reference ({first.experiment}) |" in table
+
+
+def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path):
+    """results/comparisons.toml names comparisons across exported sweeps: one row per
+    configuration key (the reference both sweeps share is one row), the first sweep's
+    reference the reference; a bad entry is one line naming the file."""
+    import shutil
+
+    from bionic_core.contract.errors import BionicError
+
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    (tmp_path / "sweeps").mkdir()
+    for sweep_id in ("ef81a7bca68b", "463a198a8b6c"):
+        shutil.copy(RESULTS / "sweeps" / f"{sweep_id}.json", tmp_path / "sweeps")
+    (tmp_path / "comparisons.toml").write_text(
+        '[comparisons.both]\nsweeps = ["ef81a7bca68b", "463a198a8b6c"]\n')
+    written = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}
+    table = written["comparison_both.md"].read_text()
+    rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| configuration")]
+    assert rows.count("reference") == 1 and "-laminar" in rows  # screen_out's rows too
+    assert len(rows) == 9  # gap's 3 configurations are all among screen_out's 9
+    assert "gap-explicit-ef81a7bc (ef81a7bca68b), screen_out" in table.splitlines()[0]
+    (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = ["nosuch"]\n')
+    with pytest.raises(BionicError, match=r"comparisons.toml: comparisons.bad: no exported "
+                                          r"sweep nosuch"):
+        build_tables(tmp_path, tmp_path / "tables")
+    (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = "x"\n')
+    with pytest.raises(BionicError, match=r"comparisons.bad: expected"):
+        build_tables(tmp_path, tmp_path / "tables")

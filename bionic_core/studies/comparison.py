@@ -226,7 +226,7 @@ def _collect_rows(tracker: Tracker, sweep: SweepInfo) -> list[Row]:
     return [_row(config, sweep, finished) for config in configs]
 
 
-def _merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
+def merge_rows(per_sweep: list[list[Row]]) -> list[Row]:
     """Rows of several sweeps: one row per configuration key (the seeds of a configuration in
     several sweeps are pooled, each seed once); clashing names get @sweep."""
     merged: dict[str, Row] = {}
@@ -314,7 +314,7 @@ def compare(tracker: Tracker, targets: Sequence[str], *, metric: str = "accuracy
     each sweep's comparisons, detectable effects, per-class values, factorial effects."""
     _check_options(metric, ci)
     sweeps, per_sweep = collect(tracker, targets)
-    return analyse(sweeps, _merge_rows(per_sweep), metric=metric, force=force,
+    return analyse(sweeps, merge_rows(per_sweep), metric=metric, force=force,
                    confidence=confidence, ci=ci)
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from bionic_core.contract.errors import BionicError
-from bionic_core.studies.comparison import add_seed, analyse
+from bionic_core.studies.comparison import add_seed, analyse, merge_rows
 from bionic_core.studies.comparison_model import Comparison, Row, SweepInfo
 from bionic_core.studies.comparison_render import render, render_per_class
 from bionic_core.studies.results_export import FORMAT
 from bionic_core.studies.stats import summarize
 
 HEADLINE = "headline.md"
+COMPARISONS = "comparisons.toml"  # comparisons across exported sweeps (see build_tables)
 _MEASURES = (("accuracy", "accuracy %"), ("macro_f1", "macro-F1 %"))
 
 
@@ -151,8 +153,9 @@ def sweep_files(results: Path) -> list[Path]:
 
 def build_tables(results: Path, out: Path) -> list[Path]:
     """Write ``comparison_<sweep_id>.md`` and ``per_class_<sweep_id>.md`` (recall and
-    precision per class) for every exported sweep and ``headline.md`` under ``out``, from the
-    files under ``results`` alone; return the paths written."""
+    precision per class) for every exported sweep, ``headline.md``, and
+    ``comparison_<name>.md`` for each joint comparison ``results/comparisons.toml`` names,
+    under ``out``, from the files under ``results`` alone; return the paths written."""
     paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
@@ -167,7 +170,49 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
+    for name, ids in _joint_comparisons(results).items():
+        target = out / f"comparison_{name}.md"
+        target.write_text(render(_joint(results, name, ids), "markdown") + "\n",
+                          encoding="utf-8")
+        written.append(target)
     return written
+
+
+def _joint_comparisons(results: Path) -> dict[str, list[str]]:
+    """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]``: comparisons
+    whose configurations come from several exported sweeps (e.g. `paper` and `baseline`,
+    which cannot share one experiment); none when the file is absent."""
+    path = results / COMPARISONS
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("comparisons", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BionicError(f"{path}: {str(exc).splitlines()[0]}") from None
+    out = {}
+    for name, entry in table.items():
+        ids = entry.get("sweeps") if isinstance(entry, dict) else None
+        if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
+                or not all(isinstance(i, str) for i in ids):
+            raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
+                              "_ or - and sweeps = [\"<sweep id>\", ...]")
+        out[name] = ids
+    return out
+
+
+def _joint(results: Path, name: str, ids: list[str]) -> Comparison:
+    """One comparison of the configurations of the exported sweeps ``ids`` (the first sweep's
+    reference is the reference; a configuration shared by two sweeps is one row)."""
+    sweeps, per_sweep = [], []
+    for sweep_id in ids:
+        path = results / "sweeps" / f"{sweep_id}.json"
+        if not path.is_file():
+            raise BionicError(f"{results / COMPARISONS}: comparisons.{name}: no exported sweep "
+                              f"{sweep_id} ({path})")
+        sweep, rows, _ = load_sweep(results, path)
+        sweeps.append(sweep)
+        per_sweep.append(rows)
+    return analyse(sweeps, merge_rows(per_sweep))
 
 
 # ============================================================================ figures
