@@ -170,18 +170,19 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
-    for name, ids in _joint_comparisons(results).items():
+    for name, (ids, force) in _joint_comparisons(results).items():
         target = out / f"comparison_{name}.md"
-        target.write_text(render(_joint(results, name, ids), "markdown") + "\n",
+        target.write_text(render(_joint(results, name, ids, force), "markdown") + "\n",
                           encoding="utf-8")
         written.append(target)
     return written
 
 
-def _joint_comparisons(results: Path) -> dict[str, list[str]]:
-    """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]``: comparisons
-    whose configurations come from several exported sweeps (e.g. `paper` and `baseline`,
-    which cannot share one experiment); none when the file is absent."""
+def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool]]:
+    """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]`` (and
+    ``force = true`` to compare runs of different feature code, said in the table's notes):
+    comparisons whose configurations come from several exported sweeps (e.g. `paper` and
+    `baseline`, which cannot share one experiment); none when the file is absent."""
     path = results / COMPARISONS
     if not path.is_file():
         return {}
@@ -192,15 +193,16 @@ def _joint_comparisons(results: Path) -> dict[str, list[str]]:
     out = {}
     for name, entry in table.items():
         ids = entry.get("sweeps") if isinstance(entry, dict) else None
+        force = entry.get("force", False) if isinstance(entry, dict) else None
         if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
-                or not all(isinstance(i, str) for i in ids):
+                or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool):
             raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
-                              "_ or - and sweeps = [\"<sweep id>\", ...]")
-        out[name] = ids
+                              "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false)")
+        out[name] = (ids, force)
     return out
 
 
-def _joint(results: Path, name: str, ids: list[str]) -> Comparison:
+def _joint(results: Path, name: str, ids: list[str], force: bool) -> Comparison:
     """One comparison of the configurations of the exported sweeps ``ids`` (the first sweep's
     reference is the reference; a configuration shared by two sweeps is one row)."""
     sweeps, per_sweep = [], []
@@ -212,7 +214,7 @@ def _joint(results: Path, name: str, ids: list[str]) -> Comparison:
         sweep, rows, _ = load_sweep(results, path)
         sweeps.append(sweep)
         per_sweep.append(rows)
-    return analyse(sweeps, merge_rows(per_sweep))
+    return analyse(sweeps, merge_rows(per_sweep), force=force)
 
 
 # ============================================================================ figures
