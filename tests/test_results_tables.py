@@ -131,6 +131,7 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
         '[comparisons.both]\nsweeps = ["ef81a7bca68b", "463a198a8b6c"]\n')
     written = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}
     table = written["comparison_both.md"].read_text()
+    assert "Disgust" in written["per_class_both.md"].read_text()
     rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()
             if line.startswith("| ") and not line.startswith("| configuration")]
     assert rows.count("reference") == 1 and "-laminar" in rows  # screen_out's rows too

@@ -153,9 +153,10 @@ def sweep_files(results: Path) -> list[Path]:
 
 def build_tables(results: Path, out: Path) -> list[Path]:
     """Write ``comparison_<sweep_id>.md`` and ``per_class_<sweep_id>.md`` (recall and
-    precision per class) for every exported sweep, ``headline.md``, and
-    ``comparison_<name>.md`` for each joint comparison ``results/comparisons.toml`` names,
-    under ``out``, from the files under ``results`` alone; return the paths written."""
+    precision per class) for every exported sweep, ``headline.md``, and both tables of each
+    joint comparison ``results/comparisons.toml`` names (``comparison_<name>.md``,
+    ``per_class_<name>.md``), under ``out``, from the files under ``results`` alone; return
+    the paths written."""
     paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
@@ -171,10 +172,11 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
     for name, (ids, force) in _joint_comparisons(results).items():
-        target = out / f"comparison_{name}.md"
-        target.write_text(render(_joint(results, name, ids, force), "markdown") + "\n",
-                          encoding="utf-8")
-        written.append(target)
+        joint = _joint(results, name, ids, force)
+        target, classes = out / f"comparison_{name}.md", out / f"per_class_{name}.md"
+        target.write_text(render(joint, "markdown") + "\n", encoding="utf-8")
+        classes.write_text(render_per_class(joint) + "\n", encoding="utf-8")
+        written += [target, classes]
     return written
 
 
