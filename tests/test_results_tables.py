@@ -141,6 +141,14 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
     with pytest.raises(BionicError, match=r"comparisons.toml: comparisons.bad: no exported "
                                           r"sweep nosuch"):
         build_tables(tmp_path, tmp_path / "tables")
+    # another sweep's reference (another configuration key), named by its label
+    shutil.copy(RESULTS / "sweeps" / "26b6d3e8fd8b.json", tmp_path / "sweeps")
+    (tmp_path / "comparisons.toml").write_text(
+        '[comparisons.rule]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n'
+        'labels = { "26b6d3e8fd8b" = "covariance rule" }\n')
+    text = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}[
+        "comparison_rule.md"].read_text()
+    assert "| covariance rule |" in text and text.count("| reference |") == 1
     (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = "x"\n')
     with pytest.raises(BionicError, match=r"comparisons.bad: expected"):
         build_tables(tmp_path, tmp_path / "tables")

@@ -171,8 +171,8 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
-    for name, (ids, force) in _joint_comparisons(results).items():
-        joint = _joint(results, name, ids, force)
+    for name, (ids, force, labels) in _joint_comparisons(results).items():
+        joint = _joint(results, name, ids, force, labels)
         target, classes = out / f"comparison_{name}.md", out / f"per_class_{name}.md"
         target.write_text(render(joint, "markdown") + "\n", encoding="utf-8")
         classes.write_text(render_per_class(joint) + "\n", encoding="utf-8")
@@ -180,9 +180,10 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     return written
 
 
-def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool]]:
-    """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]`` (and
-    ``force = true`` to compare runs of different feature code, said in the table's notes):
+def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool, dict[str, str]]]:
+    """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]`` (optional:
+    ``force = true`` to compare runs of different feature code, said in the table's notes;
+    ``labels = { "<sweep id>" = "name" }`` to name a later sweep's reference row):
     comparisons whose configurations come from several exported sweeps (e.g. `paper` and
     `baseline`, which cannot share one experiment); none when the file is absent."""
     path = results / COMPARISONS
@@ -196,17 +197,22 @@ def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool]]:
     for name, entry in table.items():
         ids = entry.get("sweeps") if isinstance(entry, dict) else None
         force = entry.get("force", False) if isinstance(entry, dict) else None
+        labels = entry.get("labels", {}) if isinstance(entry, dict) else None
         if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
-                or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool):
+                or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool) \
+                or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]):
             raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
-                              "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false)")
-        out[name] = (ids, force)
+                              "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false; "
+                              "labels = { \"<a later sweep's id>\" = \"name\" })")
+        out[name] = (ids, force, {k: str(v) for k, v in labels.items()})
     return out
 
 
-def _joint(results: Path, name: str, ids: list[str], force: bool) -> Comparison:
+def _joint(results: Path, name: str, ids: list[str], force: bool,
+           labels: dict[str, str]) -> Comparison:
     """One comparison of the configurations of the exported sweeps ``ids`` (the first sweep's
-    reference is the reference; a configuration shared by two sweeps is one row)."""
+    reference is the reference; a configuration shared by two sweeps is one row; a later
+    sweep's reference is named by ``labels``)."""
     sweeps, per_sweep = [], []
     for sweep_id in ids:
         path = results / "sweeps" / f"{sweep_id}.json"
@@ -214,6 +220,9 @@ def _joint(results: Path, name: str, ids: list[str], force: bool) -> Comparison:
             raise BionicError(f"{results / COMPARISONS}: comparisons.{name}: no exported sweep "
                               f"{sweep_id} ({path})")
         sweep, rows, _ = load_sweep(results, path)
+        for row in rows:
+            if row.name == sweep.anchor and sweep_id in labels:
+                row.name = labels[sweep_id]
         sweeps.append(sweep)
         per_sweep.append(rows)
     return analyse(sweeps, merge_rows(per_sweep), force=force)
