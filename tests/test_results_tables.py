@@ -148,7 +148,8 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
         'labels = { "26b6d3e8fd8b" = "covariance rule" }\n')
     text = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}[
         "comparison_rule.md"].read_text()
-    assert "| covariance rule |" in text and text.count("| reference |") == 1
+    assert "| covariance rule |" in text and text.count("\n| reference |") == 1
+    assert "Holm over the 9 comparisons with the reference of every compared sweep" in text
     (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = "x"\n')
     with pytest.raises(BionicError, match=r"comparisons.bad: expected"):
         build_tables(tmp_path, tmp_path / "tables")

@@ -334,9 +334,11 @@ def collect(tracker: Tracker, targets: Sequence[str]) -> tuple[list[SweepInfo], 
 
 
 def analyse(sweeps: list[SweepInfo], rows: list[Row], *, metric: str = "accuracy",
-            force: bool = False, confidence: float = 0.95, ci: str = "t") -> Comparison:
+            force: bool = False, confidence: float = 0.95, ci: str = "t",
+            one_family: bool = False) -> Comparison:
     """Every statistic of :func:`compare` on rows already collected (from MLflow, or from
-    exported results)."""
+    exported results); ``one_family``: Holm over every row's comparison at once, not per
+    sweep (a comparison built across sweeps)."""
     _check_options(metric, ci)
     notes: list[str] = []
     _check_datasets(rows, force, notes)
@@ -361,7 +363,7 @@ def analyse(sweeps: list[SweepInfo], rows: list[Row], *, metric: str = "accuracy
             add_bootstrap(rows, reference, column, confidence)
     elif reference is not None:
         notes.append(f"reference {anchor}: no finished run, so no Δ")
-    adjust_families(comparison)
+    adjust_families(comparison, one_family)
     warn_few_seeds(comparison)
     factorial = next((s for s in sweeps if s.design in FACTORIAL_DESIGNS and s.factors), None)
     if factorial is not None:

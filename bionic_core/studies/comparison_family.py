@@ -59,14 +59,15 @@ def family_statistics(p_values: Sequence[float], ses: Sequence[float], dofs: Seq
                for adjusted, se, dof in zip(holm(p_values), ses, dofs, strict=True)]
 
 
-def adjust_families(comparison: Comparison) -> None:
-    """Holm over each sweep's comparisons with the reference, and every row's detectable
-    effect (see :func:`family_statistics`)."""
+def adjust_families(comparison: Comparison, one_family: bool = False) -> None:
+    """Holm over each sweep's comparisons with the reference (``one_family``: over all of
+    them, whatever sweep a row comes from), and every row's detectable effect (see
+    :func:`family_statistics`)."""
     alpha = comparison.alpha
     by_sweep: dict[str, list[Row]] = {}
     for r in comparison.rows:
         if r.delta is not None and r.name != comparison.reference and not r.descriptive:
-            by_sweep.setdefault(r.sweep_id, []).append(r)
+            by_sweep.setdefault("" if one_family else r.sweep_id, []).append(r)
     for sweep_id, rows in by_sweep.items():
         m, stats = family_statistics([r.delta.p_value for r in rows],
                                      [r.delta.se for r in rows], [r.delta.dof for r in rows],
@@ -80,9 +81,11 @@ def adjust_families(comparison: Comparison) -> None:
                 "null ladder: a control drawn several times is tested once, by its pooled row "
                 "(per seed the mean over its draws, paired with the reference's seed: the "
                 "same initial weights); its single draws show their Δ and raw p only")
+        where = (f"sweep {comparison.sweep_label(sweep_id)}" if sweep_id
+                 else "every compared sweep (one family)")
         comparison.notes.append(
             f"p (Holm): Holm over the {m} comparison{'s' * (m != 1)} with the reference of "
-            f"sweep {comparison.sweep_label(sweep_id)}; MDE: the smallest |Δ| a t-test finds "
+            f"{where}; MDE: the smallest |Δ| a t-test finds "
             f"with {100 * POWER:.0f} % power at α = {alpha:g}, "
             f"(t(1−α/2, ν) + t({POWER:g}, ν))·SE; MDE (Holm) at α/m = "
             f"{alpha / max(m, 1):.2g} (Bonferroni, Holm's strictest step)")

@@ -212,7 +212,7 @@ def _joint(results: Path, name: str, ids: list[str], force: bool,
            labels: dict[str, str]) -> Comparison:
     """One comparison of the configurations of the exported sweeps ``ids`` (the first sweep's
     reference is the reference; a configuration shared by two sweeps is one row; a later
-    sweep's reference is named by ``labels``)."""
+    sweep's reference is named by ``labels``; Holm over all its comparisons at once)."""
     sweeps, per_sweep = [], []
     for sweep_id in ids:
         path = results / "sweeps" / f"{sweep_id}.json"
@@ -225,7 +225,7 @@ def _joint(results: Path, name: str, ids: list[str], force: bool,
                 row.name = labels[sweep_id]
         sweeps.append(sweep)
         per_sweep.append(rows)
-    return analyse(sweeps, merge_rows(per_sweep), force=force)
+    return analyse(sweeps, merge_rows(per_sweep), force=force, one_family=True)
 
 
 # ============================================================================ figures
