@@ -73,8 +73,7 @@ def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
     d = report["data"]
     label = dataset_label(d["name"], d["is_demo"])
     summary = Table(title=f"bionic evaluate {report.get('model', run_id)} on {label}, split "
-                          f"{d['split']} "
-                          f"({d['n']} images)")
+                          f"{d['split']} ({d['n']} images)")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
     summary.add_row("split", f"{d['split']}: {d['origin']}")

@@ -13,7 +13,7 @@ from bionic_core.studies.sweep_plan import DesignOptions, plan_sweep
 from bionic_core.studies.sweep_run import run_sweep
 from bionic_core.studies.tracking import Tracker
 
-from .conftest import tiny_config
+from .conftest import TINY_EXPERIMENTS, one_error_line, tiny_config
 
 NULLS = (("layer_uniform", 2), ("degree_preserving", 1))
 
@@ -61,3 +61,24 @@ def test_a_trained_ladder_compares_each_control_once(store, catalogue):
     assert not rows["degree_preserving#0"].descriptive
     assert math.isfinite(pooled.p_holm) and math.isfinite(rows["degree_preserving#0"].p_holm)
     assert any("null ladder" in note for note in comparison.notes)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--design", "null-ladder"], "design null-ladder: the reference must have adjacency_mask"),
+    (["--design", "null-ladder", "--with", "adjacency_mask", "--nulls", "bogus=3"],
+     "--nulls.bogus: not a wiring control"),
+    (["--design", "null-ladder", "--with", "adjacency_mask", "--nulls", "layer_uniform=x"],
+     "--nulls.layer_uniform: expected a number of draws of at least 1"),
+    (["--design", "null-ladder", "--with", "adjacency_mask", "--nulls", "dense_matched=2"],
+     "--nulls.dense_matched: has no random draw"),
+    (["--design", "leave-one-out", "--nulls", "uniform=1"],
+     "nulls apply to the null-ladder design only"),
+])
+def test_a_bad_ladder_on_the_command_line_is_one_line(store, args, fragment):
+    from bionic_cli.app import app
+    from typer.testing import CliRunner
+
+    (store / "exp.toml").write_text(TINY_EXPERIMENTS)
+    result = CliRunner().invoke(app, ["ablate", "tiny", "--experiments", "exp.toml",
+                                      "--dry-run", *args])
+    one_error_line(result, fragment)

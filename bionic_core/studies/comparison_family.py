@@ -68,6 +68,11 @@ def adjust_families(comparison: Comparison, one_family: bool = False) -> None:
     for r in comparison.rows:
         if r.delta is not None and r.name != comparison.reference and not r.descriptive:
             by_sweep.setdefault("" if one_family else r.sweep_id, []).append(r)
+    if any(r.descriptive for r in comparison.rows):
+        comparison.notes.append(
+            "null ladder: a control drawn several times is tested once, by its pooled row "
+            "(per seed the mean over its draws, paired with the reference's seed: the same "
+            "initial weights); its single draws show their Δ and raw p only")
     for sweep_id, rows in by_sweep.items():
         m, stats = family_statistics([r.delta.p_value for r in rows],
                                      [r.delta.se for r in rows], [r.delta.dof for r in rows],
@@ -76,11 +81,6 @@ def adjust_families(comparison: Comparison, one_family: bool = False) -> None:
             r.p_holm, r.mde, r.mde_holm = p_holm, mde, mde_holm
         comparison.families.append({"sweep_id": sweep_id, "what": "Δ vs reference", "m": m,
                                     "method": "holm"})
-        if any(r.descriptive for r in comparison.rows if r.sweep_id == sweep_id):
-            comparison.notes.append(
-                "null ladder: a control drawn several times is tested once, by its pooled row "
-                "(per seed the mean over its draws, paired with the reference's seed: the "
-                "same initial weights); its single draws show their Δ and raw p only")
         where = (f"sweep {comparison.sweep_label(sweep_id)}" if sweep_id
                  else "every compared sweep (one family)")
         comparison.notes.append(

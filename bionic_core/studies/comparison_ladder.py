@@ -54,11 +54,10 @@ def pooled_rows(sweeps: list[SweepInfo], rows: list[Row]) -> list[Row]:
                       sorted(set.intersection(*(set(d.planned_seeds) for d in draws))))
             row.seeds, row.values = _seed_means(draws)
             row.run_ids = ["" for _ in row.seeds]  # its runs are the draws' rows
+            row.n_parameters = first.n_parameters
             for d in draws:
                 row.datasets |= d.datasets
                 row.provenance |= d.provenance
-            row.n_parameters = first.n_parameters
-            for d in draws:  # tested through the pooled row: not a family member of its own
-                d.descriptive = True
+                d.descriptive = True  # tested through the pooled row, not on its own
             pooled.append(row)
     return pooled

@@ -20,7 +20,12 @@ from bionic_core.studies.evaluation_data import (
     choose_splits,
     without_training_copies,
 )
-from bionic_core.studies.saved_models import download_artifact, load_logged_model, load_model_files
+from bionic_core.studies.saved_models import (
+    download_artifact,
+    load_logged_model,
+    load_model_files,
+    read_model_folder,
+)
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.training_images import ARTIFACT, read_training_images
 
@@ -65,10 +70,8 @@ def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, spli
                           device: str = "auto", allow_train_overlap: bool = False,
                           drop_train_overlap: bool = False) -> list[dict[str, Any]]:
     """As :func:`evaluate_logged_run`, for a model folder written by
-    :func:`~bionic_core.studies.model_folder.export_model` (no MLflow store: nothing is
+    :func:`~bionic_core.studies.saved_models.export_model` (no MLflow store: nothing is
     logged; each report names the folder and the MLflow run it came from)."""
-    from bionic_core.studies.saved_models import read_model_folder
-
     check_split(split)
     run, training = read_model_folder(folder)
     config, model, ctx = load_model_files(folder, catalogue, device, str(folder))

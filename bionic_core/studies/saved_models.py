@@ -69,6 +69,17 @@ def download_artifact(tracker: Tracker, run_id: str, path: str, tmp: str) -> Pat
         return Path(tmp) / "missing"
 
 
+def _logged_model_files(tracker: Tracker, run: Any, tmp: str) -> Path:
+    """The run's logged ``model/`` artifact (``MODEL_FILES``) downloaded into ``tmp``, or one
+    line saying it has none."""
+    run_id = run.info.run_id
+    local = download_artifact(tracker, run_id, "model", tmp)
+    if not all((local / name).is_file() for name in MODEL_FILES):
+        raise BionicError(f"run {run_id}: has no logged model (model/state_dict.pt); "
+                          f"status {run.info.status}: only runs that finished training log one")
+    return local
+
+
 def load_model_files(folder: Path, catalogue: Catalogue, device: str, shown: str,
                      inside: str = "") -> tuple[RunConfig, Any, Any]:
     """A saved model — ``config.json`` (the run's RunConfig) and ``state_dict.pt`` (its best
@@ -107,11 +118,7 @@ def load_logged_model(tracker: Tracker, run_id: str, catalogue: Catalogue,
     best state dict loaded; returns ``(config, model, ctx)``."""
     run = logged_run(tracker, run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        local = download_artifact(tracker, run_id, "model", tmp)
-        if not (local / "state_dict.pt").is_file() or not (local / "config.json").is_file():
-            status = run.info.status
-            raise BionicError(f"run {run_id}: has no logged model (model/state_dict.pt); "
-                              f"status {status}: only runs that finished training log one")
+        local = _logged_model_files(tracker, run, tmp)
         return load_model_files(local, catalogue, device, f"run {run_id}", "model/")
 
 
@@ -126,11 +133,7 @@ def export_model(tracker: Tracker, run_id: str, out: Path) -> list[Path]:
     with tracker.contact():
         run = logged_run(tracker, run_id)
         with tempfile.TemporaryDirectory() as tmp:
-            model = download_artifact(tracker, run_id, "model", tmp)
-            if not all((model / name).is_file() for name in MODEL_FILES):
-                raise BionicError(f"run {run_id}: has no logged model (model/state_dict.pt); "
-                                  f"status {run.info.status}: only runs that finished "
-                                  "training log one")
+            model = _logged_model_files(tracker, run, tmp)
             hashes = download_artifact(tracker, run_id, ARTIFACT, tmp)
             if not hashes.is_file():
                 raise BionicError(f"run {run_id}: has no record of its training images "
