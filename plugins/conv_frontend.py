@@ -3,6 +3,11 @@
 Conv(c1) → ReLU → [modules other features insert at stage "after_conv1", e.g. lateral
 inhibition] → pool → Conv(c2) → ReLU → [CBAM attention] → pool → flatten.
 
+``blocks > 2`` widens it beyond the paper (for models whose biology is in the hidden layers,
+such as the record attempt of RESULTS.md): each further block is pool → Conv(c3, 3×3) → ReLU,
+inserted before the attention, which stays after the last convolution. ``blocks = 2`` is the
+paper's front end, module for module.
+
 CBAM (Woo et al. 2018, "Convolutional Block Attention Module"): channel attention (a shared
 MLP over the average- and max-pooled channel descriptors) followed by spatial attention (a k×k
 convolution over the channel-wise mean and max maps); each rescales the features by a sigmoid
@@ -15,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bionic_core.api import Feature, Param, hookimpl
+from bionic_core.api import BionicError, Feature, Param, hookimpl
 
 NAME = "conv_frontend"
 
@@ -90,6 +95,10 @@ def bionic_feature() -> Feature:
         params=(
             Param("channels1", int, 8, "channels of the first convolution", low=4, high=32),
             Param("channels2", int, 16, "channels of the second convolution", low=8, high=64),
+            Param("blocks", int, 2, "convolution blocks (2 = the paper's; each further one is "
+                  "pool → Conv(channels3, 3×3) → ReLU before the attention)", choices=(2, 3, 4)),
+            Param("channels3", int, 64, "channels of each convolution after the second "
+                  "(blocks > 2)", low=16, high=256),
             Param("kernel1", int, 3, "kernel size of the first convolution", choices=(3, 5, 7)),
             Param("kernel2", int, 3, "kernel size of the second convolution", choices=(3, 5)),
             Param("pool", int, 2, "pooling window and stride after each convolution (1 = none)",
@@ -107,12 +116,24 @@ def bionic_feature() -> Feature:
 
 
 @hookimpl
-def bionic_frontend(ctx, in_channels: int) -> nn.Module:
+def bionic_frontend(ctx, in_channels: int, image_size: int) -> nn.Module:
     p = ctx.params(NAME)
+    side = image_size
+    for _ in range(p["blocks"]):
+        side //= p["pool"]
+    if side < 1:
+        raise BionicError(f"params.{NAME}: {p['blocks']} blocks pooled by {p['pool']} leave no "
+                          f"pixel of the {image_size}×{image_size} image; use fewer blocks or a "
+                          "smaller pool")
     c1, c2 = p["channels1"], p["channels2"]
     after_conv1 = [m for _, m in ctx.host.call("bionic_frontend_stage", ctx=ctx,
                                                   stage="after_conv1", channels=c1)]
-    attention = ([ChannelAttention(c2, p["reduction"]), SpatialAttention(p["spatial_kernel"])]
+    further, last = [], c2
+    for _ in range(p["blocks"] - 2):
+        further += [_pool(p["pool_type"], p["pool"]),
+                     nn.Conv2d(last, p["channels3"], 3, padding=1), nn.ReLU()]
+        last = p["channels3"]
+    attention = ([ChannelAttention(last, p["reduction"]), SpatialAttention(p["spatial_kernel"])]
                  if p["attention"] else [])
     return ConvFrontEnd(
         nn.Conv2d(in_channels, c1, p["kernel1"], padding=p["kernel1"] // 2),
@@ -121,6 +142,7 @@ def bionic_frontend(ctx, in_channels: int) -> nn.Module:
         _pool(p["pool_type"], p["pool"]),
         nn.Conv2d(c1, c2, p["kernel2"], padding=p["kernel2"] // 2),
         nn.ReLU(),
+        *further,
         *attention,
         _pool(p["pool_type"], p["pool"]),
         nn.Flatten(),

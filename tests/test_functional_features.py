@@ -12,6 +12,7 @@ from bionic_plugins.synaptic_noise import ActivityNoise
 from torch import nn
 
 from bionic_core.config import resolve_features
+from bionic_core.contract.errors import BionicError
 from bionic_core.contract.features import Feature
 from bionic_core.contract.hookspecs import hookimpl
 from bionic_core.experiments import ExperimentFile
@@ -192,6 +193,26 @@ def test_conv_frontend_shape_attention_and_stage_insertion(catalogue, register_p
     assert small.hidden[0].weight.shape[1] == 16 * 5 * 5
     _, plain, _ = prepare(tiny_config(), catalogue)
     assert isinstance(plain.frontend, nn.Flatten)  # off: the plain model flattens the image
+
+
+def test_conv_frontend_further_blocks_widen_it_and_two_blocks_is_the_papers(catalogue):
+    params = {"blocks": 3, "channels3": 24}
+    _, paper, _ = prepare(tiny_config(features=("conv_frontend",)), catalogue)
+    _, wide, _ = prepare(tiny_config(features=("conv_frontend",),
+                                     params={"conv_frontend": params}), catalogue)
+    kinds = [type(m).__name__ for m in wide.frontend]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d",
+                     "ReLU", "ChannelAttention", "SpatialAttention", "MaxPool2d", "Flatten"]
+    assert wide.frontend[6].in_channels == 16 and wide.frontend[6].out_channels == 24
+    assert wide.frontend[8].mlp[0].in_features == 24  # the attention gates the last block
+    assert wide.hidden[0].weight.shape[1] == 24 * 6 * 6
+    # blocks = 2 (the default) is the paper's front end: its parameters keep their names
+    assert list(paper.frontend.state_dict()) == [
+        "0.weight", "0.bias", "3.weight", "3.bias", "5.mlp.0.weight", "5.mlp.0.bias",
+        "5.mlp.2.weight", "5.mlp.2.bias", "6.conv.weight", "6.conv.bias"]
+    with pytest.raises(BionicError, match="params.conv_frontend: 4 blocks pooled by 3"):
+        prepare(tiny_config(features=("conv_frontend",),
+                            params={"conv_frontend": {"blocks": 4, "pool": 3}}), catalogue)
 
 
 def test_cbam_gates_are_sigmoids_of_pooled_descriptors(catalogue):
