@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The second edition's whole converged protocol (issue 18), in the order RESULTS.md needs it:
+# every configuration x 3 seeds, up to 400 epochs with early stopping on the Training holdout,
+# test on PublicTest. Hours on one GPU, days on 2 CPU cores. Rerunning resumes: a sweep reuses the
+# finished runs of its MLflow experiment, a tuning study continues.
+#
+#   results/converged_protocol.sh [DEVICE]        DEVICE: auto (default) | cuda | cpu
+#
+# Settings (environment): MLFLOW_TRACKING_URI (default sqlite:///mlflow.db), BIONIC_OPTUNA
+# (default sqlite:///optuna.db), BIONIC_PROTOCOL_SMOKE=1 (one seed, one epoch, one trial, on the
+# built-in demo-small set: minutes on a CPU; it checks the script, not the science).
+# Afterwards: bionic results export ... --out results; bionic results tables --page RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICE=${1:-auto}
+export MLFLOW_TRACKING_URI=${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
+OPTUNA=${BIONIC_OPTUNA:-sqlite:///optuna.db}
+X=results/experiments.toml
+TUNED=${BIONIC_TUNED:-results/tuned.toml}  # the re-tuned experiments (written by step 3)
+P=conv_frontend,lateral_inhibition,laminar,adjacency_mask,intra_layer,graded_inhibition,layer_norm,hebbian,synaptic_noise,augmentation,label_smoothing,lr_scheduler,weight_decay
+B=conv_frontend,layer_norm,augmentation,label_smoothing,lr_scheduler,weight_decay
+RUN=(--device "$DEVICE" --no-compare)
+SEEDS=(--seeds 3)
+TRIALS=()
+if [ "${BIONIC_PROTOCOL_SMOKE:-0}" = 1 ]; then
+    RUN+=(--data demo-small --epochs 1)
+    SEEDS=(--seeds 1)
+    TRIALS=(--trials 1 --data demo-small --epochs 1)
+    TUNED=$(mktemp -d)/tuned.toml
+    echo "converged_protocol: smoke run (demo-small, 1 epoch, 1 seed)" >&2
+fi
+step() { echo "== $*" >&2; "$@"; }
+
+# 1-2. The headline: the standard CNN and paper (shipped defaults), 3 seeds each.
+step bionic ablate baseline --design explicit --configuration $B "${SEEDS[@]}" "${RUN[@]}"
+step bionic ablate paper --design explicit --configuration $P "${SEEDS[@]}" "${RUN[@]}"
+# 3. Both re-tuned on the Training holdout with the same budget (the experiments' [tune] tables:
+#    10 trials x 3 epochs, TPE, median pruner), then trained converged.
+step bionic tune paper --storage "$OPTUNA" --export "$TUNED" --device "$DEVICE" "${TRIALS[@]}"
+step bionic tune baseline --storage "$OPTUNA" --export "$TUNED" --device "$DEVICE" "${TRIALS[@]}"
+step bionic ablate paper_tuned --experiments "$TUNED" --design explicit --configuration $P \
+    "${SEEDS[@]}" "${RUN[@]}"
+step bionic ablate baseline_tuned --experiments "$TUNED" --design explicit --configuration $B \
+    "${SEEDS[@]}" "${RUN[@]}"
+# 4. Every biological feature (and weight decay) taken out of the converged paper, Holm over them.
+step bionic ablate converged_out --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+# 5. The column's wiring against its null ladder (on a GPU: --seeds 10 for the paired test).
+step bionic ablate ladder --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+# 6. The record attempt: paper's biology behind a four-block front end (582,542 parameters).
+step bionic ablate record --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+echo "converged_protocol: done; export with: bionic results export baseline paper paper_tuned" \
+     "baseline_tuned converged_out ladder record --out results" >&2
