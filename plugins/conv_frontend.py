@@ -118,10 +118,7 @@ def bionic_feature() -> Feature:
 @hookimpl
 def bionic_frontend(ctx, in_channels: int, image_size: int) -> nn.Module:
     p = ctx.params(NAME)
-    side = image_size
-    for _ in range(p["blocks"]):
-        side //= p["pool"]
-    if side < 1:
+    if image_size // p["pool"] ** p["blocks"] < 1:  # the side after every block's pooling
         raise BionicError(f"params.{NAME}: {p['blocks']} blocks pooled by {p['pool']} leave no "
                           f"pixel of the {image_size}×{image_size} image; use fewer blocks or a "
                           "smaller pool")

@@ -120,3 +120,11 @@ def test_a_mistake_in_the_command_line_is_one_line(in_tmp):
     one_error_line(invoke("run"), "bionic run: Missing argument 'EXPERIMENT'")
     one_error_line(invoke("run", "quickstart", "--epoch", "3"), "bionic run: No such option")
     one_error_line(invoke("--nope"), "bionic: No such option: --nope")
+
+
+def test_a_front_end_pooled_to_nothing_is_one_line(in_tmp):
+    line = one_error_line(invoke("run", "quickstart", "-q", "--epochs", "1", "--data", "demo-small",
+                                 "--set", "conv_frontend.blocks=4", "--set",
+                                 "conv_frontend.pool=3"),
+                          "params.conv_frontend: 4 blocks pooled by 3", "48×48")
+    assert "fewer blocks" in line
