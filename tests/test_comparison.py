@@ -360,6 +360,26 @@ def test_compare_leaves_ci_and_p_undefined_and_warns_about_few_seeds(store, two_
     assert "(1 for" in one["warnings"][0] and "no CI or p" in one["warnings"][0]
 
 
+def test_few_seeds_warning_groups_rows_by_their_seed_count():
+    """Rows of one and of two seeds in one table: each is listed under its own count (a two-seed
+    row is not said to have one), and each count says what it leaves."""
+    from bionic_core.studies.comparison_family import warn_few_seeds
+
+    def row(name, n):
+        return SimpleNamespace(name=name, delta=None if n is None else SimpleNamespace(n=n))
+
+    rows = [row("reference", None), row("-a", 1), row("-b", 2), row("-c", 1), row("-d", 3)]
+    comparison = SimpleNamespace(rows=rows, warnings=[])
+    warn_few_seeds(comparison)
+    (text,) = comparison.warnings
+    assert "(1 for -a, -c; 2 for -b)" in text
+    assert "with 1, no CI or p" in text and "with 2, a t-test on 1 degree of freedom" in text
+    assert "-d" not in text
+    comparison = SimpleNamespace(rows=[row("-b", 2)], warnings=[])
+    warn_few_seeds(comparison)
+    assert "(2 for -b): a t-test on 1 degree of freedom" in comparison.warnings[0]
+
+
 def test_per_class_precision_excludes_seeds_that_never_predicted_the_class(
         store, two_features, fake_training):
     precision = {0: 0.5, 1: None, 2: 0.3}  # seed 1 never predicted Disgust

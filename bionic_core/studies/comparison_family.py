@@ -91,16 +91,31 @@ def adjust_families(comparison: Comparison, one_family: bool = False) -> None:
             f"{alpha / max(m, 1):.2g} (Bonferroni, Holm's strictest step)")
 
 
+def _few_seeds_consequence(n: int) -> str:
+    """What ``n`` (< 3) seeds leave a comparison: no CI or p, or a t-test on n − 1 dof."""
+    if n < 2:
+        return "no CI or p"
+    return (f"a t-test on {n - 1} degree{'s' * (n != 2)} of freedom: its 95 % CI is "
+            f"±{float(_st.t.ppf(0.975, n - 1)):.1f} standard errors wide and p says little")
+
+
 def warn_few_seeds(comparison: Comparison) -> None:
-    """A warning when fewer than three seeds are compared on a row."""
+    """A warning when fewer than three seeds are compared on a row, the rows grouped by how
+    many seeds they have (each group says what its count leaves: no CI, or a weak t-test)."""
     few = [r for r in comparison.rows if r.delta is not None and r.delta.n < MIN_SEEDS]
     if not few:
         return
-    least = min(r.delta.n for r in few)
-    names = ", ".join(r.name for r in few[:6]) + (f" and {len(few) - 6} more"
-                                                   if len(few) > 6 else "")
-    what = ("so no CI or p" if least < 2 else
-            f"a t-test on {least - 1} degree{'s' * (least != 2)} of freedom: its 95 % CI is "
-            f"±{float(_st.t.ppf(0.975, least - 1)):.1f} standard errors wide and p says little")
-    comparison.warnings.append(f"fewer than {MIN_SEEDS} seeds compared ({least} for {names}): "
+    by_n: dict[int, list[str]] = {}
+    for r in few:
+        by_n.setdefault(r.delta.n, []).append(r.name)
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+    counts = "; ".join(f"{n} for {listed(names)}" for n, names in sorted(by_n.items()))
+    if len(by_n) == 1:
+        what = "so " * (min(by_n) < 2) + _few_seeds_consequence(min(by_n))
+    else:
+        what = "; ".join(f"with {n}, {_few_seeds_consequence(n)}" for n in sorted(by_n))
+    comparison.warnings.append(f"fewer than {MIN_SEEDS} seeds compared ({counts}): "
                                f"{what}; run {MIN_SEEDS} or more seeds")
