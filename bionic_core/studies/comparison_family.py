@@ -114,7 +114,8 @@ def warn_few_seeds(comparison: Comparison) -> None:
 
     counts = "; ".join(f"{n} for {listed(names)}" for n, names in sorted(by_n.items()))
     if len(by_n) == 1:
-        what = "so " * (min(by_n) < 2) + _few_seeds_consequence(min(by_n))
+        (n,) = by_n
+        what = ("so " if n < 2 else "") + _few_seeds_consequence(n)
     else:
         what = "; ".join(f"with {n}, {_few_seeds_consequence(n)}" for n in sorted(by_n))
     comparison.warnings.append(f"fewer than {MIN_SEEDS} seeds compared ({counts}): "
