@@ -44,9 +44,12 @@ step bionic ablate baseline_tuned --experiments "$TUNED" --design explicit --con
     "${SEEDS[@]}" "${RUN[@]}"
 # 4. Every biological feature (and weight decay) taken out of the converged paper, Holm over them.
 step bionic ablate converged_out --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+# 4b. From the other side: the CNN with the column's adjacency mask, each other biological
+#     feature added to it alone.
+step bionic ablate converged_in --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 # 5. The column's wiring against its null ladder (on a GPU: --seeds 10 for the paired test).
 step bionic ablate ladder --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 # 6. The record attempt: paper's biology behind a four-block front end (582,542 parameters).
 step bionic ablate record --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 echo "converged_protocol: done; export with: bionic results export baseline paper paper_tuned" \
-     "baseline_tuned converged_out ladder record --out results" >&2
+     "baseline_tuned converged_out converged_in ladder record --out results" >&2
