@@ -35,3 +35,11 @@ def test_the_record_attempt_has_every_biological_constraint_and_under_two_millio
     assert count_parameters(model) != count_parameters(paper_model)  # the front end is wider
     assert [m.out_channels for m in model.frontend if hasattr(m, "out_channels")] == [
         32, 64, 128, 128]
+
+
+def test_the_record_control_is_the_standard_cnn_behind_the_same_front_end(catalogue):
+    file = ExperimentFile.load(REPO / "results" / "experiments.toml")
+    record, control, baseline = (file.config(n) for n in ("record", "record_cnn", "baseline"))
+    assert not BIOLOGY & set(control.features) and set(control.features) == set(baseline.features)
+    assert control.params["conv_frontend"] == record.params["conv_frontend"]
+    assert control.hidden_sizes == baseline.hidden_sizes
