@@ -51,5 +51,7 @@ step bionic ablate converged_in --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 step bionic ablate ladder --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 # 6. The record attempt: paper's biology behind a four-block front end (582,542 parameters).
 step bionic ablate record --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+#    Its control: the standard CNN behind the same front end (splits the gain over `baseline`).
+step bionic ablate record_cnn --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 echo "converged_protocol: done; export with: bionic results export baseline paper paper_tuned" \
-     "baseline_tuned converged_out converged_in ladder record --out results" >&2
+     "baseline_tuned converged_out converged_in ladder record record_cnn --out results" >&2
