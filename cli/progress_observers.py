@@ -97,6 +97,9 @@ def worker_observer(board: Board) -> Any:
         def batch_done(self, spec: Any, epoch: int, done: int, batches: int) -> None:
             board.batch(spec.key, epoch, done, batches)
 
+        def run_note(self, spec: Any, note: str) -> None:
+            board.note(note)
+
         def run_done(self, record: Any) -> None:
             self.done += 1
             board.run_finished(record.key)

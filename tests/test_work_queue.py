@@ -162,6 +162,41 @@ def test_a_stopped_worker_gives_its_run_back_at_once(queue_dir, catalogue, monke
     assert "outcome" not in copy.user_attrs and copy.system_attrs["failed_trial"] == 0
 
 
+def test_an_interrupted_run_without_its_checkpoint_here_is_retrained_and_says_so(queue_dir,
+                                                                                catalogue):
+    from bionic_core.studies.tracking import Tracker
+    from bionic_core.studies.work_queue import WorkerObserver
+
+    tmp, name = queue_dir
+    url = f"sqlite:///{tmp / 'queue.db'}"
+    (key,) = _enqueue(name, url, "--design", "explicit", "--configuration", "none",
+                      "--seeds", "1")["enqueued"]
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    # An attempt interrupted in another directory: RUNNING in MLflow, its checkpoint elsewhere.
+    elsewhere = Tracker(uri).start(name, "elsewhere", tags={"bionic.run_key": key,
+                                                            "bionic.kind": "run"})
+
+    class Notes(WorkerObserver):
+        def __init__(self) -> None:
+            self.notes: list[str] = []
+            self.resumed: list[int | None] = []
+
+        def run_note(self, spec, note):
+            self.notes.append(note)
+
+        def run_started(self, study, spec, resumed_from_epoch):
+            self.resumed.append(resumed_from_epoch)
+
+    seen = Notes()
+    (record,) = work(url, catalogue, heartbeat_interval=1, wait=False, observer=seen)
+    assert record.outcome == "finished" and seen.resumed == [None]
+    (note,) = seen.notes
+    where = str((Path.cwd() / ".bionic" / "checkpoints").resolve())
+    assert "interrupted" in note and where in note and "from epoch 1" in note
+    runs = {r.info.run_id: r.info.status for r in runs_of(uri, name, "run")}
+    assert runs.pop(elsewhere) == "KILLED" and list(runs.values()) == ["FINISHED"]
+
+
 def test_worker_and_queue_bad_input_is_one_line(queue_dir):
     tmp, name = queue_dir
     empty = f"sqlite:///{tmp / 'empty.db'}"

@@ -280,7 +280,7 @@ class SweepExecution:
             self._note_stale_code(spec)
         checkpoint = checkpoint_path(spec.config, self.checkpoint_dir)
         known = self._known_outcome(spec, existing, checkpoint)
-        return known if known is not None else self._resume_point(existing, checkpoint)
+        return known if known is not None else self._resume_point(spec, existing, checkpoint)
 
     def _note_stale_code(self, spec: RunSpec) -> None:
         """Tell the observer when a finished run of the same settings exists but its features'
@@ -315,15 +315,22 @@ class SweepExecution:
                               run.data.tags.get(TAG_REASON, "failed"))
         return None
 
-    def _resume_point(self, existing: list[Any],
+    def _resume_point(self, spec: RunSpec, existing: list[Any],
                       checkpoint: Path) -> tuple[str | None, int | None]:
         """The interrupted run to continue (the latest, when its checkpoint is here) and the
-        epoch it resumes after; the key's other interrupted runs are ended as KILLED."""
+        epoch it resumes after; the key's other interrupted runs are ended as KILLED. An
+        interrupted run whose checkpoint is not here (another machine, another working
+        directory) is trained afresh, and the observer is told where the checkpoint was sought."""
         # Interrupted runs of this key (not tuning trials, which have their own life cycle).
         stale = [r for r in existing if r.info.status in (MlflowStatus.RUNNING, MlflowStatus.KILLED,
                                                         MlflowStatus.SCHEDULED)
                  and r.data.tags.get(TAG_KIND) == "run"]
         adopt = latest_run(stale) if checkpoint.is_file() else None
+        if stale and adopt is None:
+            self.observer.run_note(spec, f"{spec.configuration} seed {spec.seed}: an earlier "
+                                   f"attempt was interrupted, but its checkpoint is not in "
+                                   f"{checkpoint.parent.resolve()}: training from epoch 1 (start "
+                                   "in the directory that attempt ran in to continue it)")
         kill_runs(self.tracker, [r for r in stale if r is not adopt and
                                  r.info.status != MlflowStatus.KILLED],
                   "interrupted; superseded by a later attempt of the same run key")

@@ -78,6 +78,9 @@ class WorkerObserver:
     def batch_done(self, spec: RunSpec, epoch: int, done: int, batches: int) -> None:
         """Progress inside an epoch (at most twice a second)."""
 
+    def run_note(self, spec: RunSpec, note: str) -> None:
+        """A line about a run before it trains (retrained for changed code, not resumed)."""
+
     def run_done(self, record: WorkRecord) -> None: ...
 
     def waiting(self, running: int) -> None: ...
@@ -193,6 +196,9 @@ class _Adapter(SweepObserver):
 
     def batch_done(self, spec: RunSpec, epoch: int, done: int, batches: int) -> None:
         self.observer.batch_done(spec, epoch, done, batches)
+
+    def run_note(self, spec: RunSpec, note: str) -> None:
+        self.observer.run_note(spec, note)
 
 
 def _retry_later(storage: Any, queue: QueueView, trial_id: int, callback: Any, why: str) -> None:
