@@ -164,7 +164,7 @@ def test_a_stopped_worker_gives_its_run_back_at_once(queue_dir, catalogue, monke
 
 def test_an_interrupted_run_without_its_checkpoint_here_is_retrained_and_says_so(queue_dir,
                                                                                 catalogue):
-    from bionic_core.studies.tracking import Tracker
+    from bionic_core.studies.tracking import TAG_KEY, TAG_KIND, Tracker
     from bionic_core.studies.work_queue import WorkerObserver
 
     tmp, name = queue_dir
@@ -173,8 +173,7 @@ def test_an_interrupted_run_without_its_checkpoint_here_is_retrained_and_says_so
                       "--seeds", "1")["enqueued"]
     uri = os.environ["MLFLOW_TRACKING_URI"]
     # An attempt interrupted in another directory: RUNNING in MLflow, its checkpoint elsewhere.
-    elsewhere = Tracker(uri).start(name, "elsewhere", tags={"bionic.run_key": key,
-                                                            "bionic.kind": "run"})
+    elsewhere = Tracker(uri).start(name, "elsewhere", tags={TAG_KEY: key, TAG_KIND: "run"})
 
     class Notes(WorkerObserver):
         def __init__(self) -> None:
