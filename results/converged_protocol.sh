@@ -53,5 +53,14 @@ step bionic ablate ladder --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 step bionic ablate record --experiments $X "${SEEDS[@]}" "${RUN[@]}"
 #    Its control: the standard CNN behind the same front end (splits the gain over `baseline`).
 step bionic ablate record_cnn --experiments $X "${SEEDS[@]}" "${RUN[@]}"
+#    Both re-tuned on the Training holdout with the headline's budget, then trained converged
+#    (the tuned values come from this run's study, not from the CPU-tuned ones in $X).
+step bionic tune record --experiments $X --storage "$OPTUNA" --export "$TUNED" --device "$DEVICE" \
+    "${TRIALS[@]}"
+step bionic tune record_cnn --experiments $X --storage "$OPTUNA" --export "$TUNED" \
+    --device "$DEVICE" "${TRIALS[@]}"
+step bionic ablate record_tuned --experiments "$TUNED" "${SEEDS[@]}" "${RUN[@]}"
+step bionic ablate record_cnn_tuned --experiments "$TUNED" "${SEEDS[@]}" "${RUN[@]}"
 echo "converged_protocol: done; export with: bionic results export baseline paper paper_tuned" \
-     "baseline_tuned converged_out converged_in ladder record record_cnn --out results" >&2
+     "baseline_tuned converged_out converged_in ladder record record_cnn record_tuned" \
+     "record_cnn_tuned --out results" >&2
