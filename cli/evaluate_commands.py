@@ -15,9 +15,10 @@ from bionic_core.host import load_catalogue
 
 
 def evaluate(
-    run_id: str = typer.Argument(
-        ..., metavar="RUN", help="MLflow run id of a finished run, or a model folder written "
-        "by `bionic results model` (e.g. results/models/paper-s0)"),
+    runs: list[str] = typer.Argument(
+        ..., metavar="RUN...", help="MLflow run id of a finished run, or a model folder written "
+        "by `bionic results model` (e.g. results/models/paper-s0); two or more are evaluated "
+        "as one ensemble (their mean class probabilities; printed, not logged)"),
     data: str | None = DataOpt,
     split: str = typer.Option(
         "auto", "--split", help="auto (each test split of the data, evaluated one by one; a "
@@ -36,7 +37,11 @@ def evaluate(
 ) -> None:
     """Evaluate a logged run's model (or a model folder's) on the split(s) of a dataset you
     name and record each result with the run (a folder's results are printed only). Data
-    holding the run's training images is refused (exit 2) unless --allow-train-overlap."""
+    holding the run's training images is refused (exit 2) unless --allow-train-overlap.
+
+    Given two or more models, evaluate them as an ensemble: the mean of their class
+    probabilities, with each member's own score on the same images and the parameters of all
+    members together; images any member trained on count as training images."""
     from pathlib import Path
 
     from bionic_core.studies.evaluation import evaluate_logged_run, evaluate_model_folder
@@ -48,6 +53,12 @@ def evaluate(
                           "or .npz)")
     if allow_train_overlap and drop_train_overlap:
         raise BionicError("--allow-train-overlap and --drop-train-overlap: choose one")
+    if len(runs) > 1:
+        _evaluate_ensemble(runs, data, split=split, device=device or "auto",
+                           tracking_uri=tracking_uri, allow=allow_train_overlap,
+                           drop=drop_train_overlap, as_json=as_json)
+        return
+    [run_id] = runs
     if is_model_folder(run_id):
         no_log = True  # a folder has no MLflow run to record the evaluation with
         reports = evaluate_model_folder(Path(run_id), data, catalogue=load_catalogue(),
@@ -69,20 +80,59 @@ def evaluate(
         out_console.print(_confusion_table(report))
 
 
-def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
+def _evaluate_ensemble(runs: list[str], data: str, *, split: str, device: str,
+                       tracking_uri: str | None, allow: bool, drop: bool,
+                       as_json: bool) -> None:
+    from bionic_core.studies.ensemble import evaluate_ensemble
+    from bionic_core.studies.saved_models import is_model_folder
+    from bionic_core.studies.tracking import Tracker
+
+    needs_store = not all(is_model_folder(r) for r in runs)
+    reports = evaluate_ensemble(runs, data, tracker=Tracker(tracking_uri) if needs_store else None,
+                                catalogue=load_catalogue(), split=split, device=device,
+                                allow_train_overlap=allow, drop_train_overlap=drop)
+    if as_json:
+        typer.echo(json.dumps(reports, default=str))
+        return
+    for report in reports:
+        out_console.print(_ensemble_table(report))
+        out_console.print(_per_class_table(report))
+        out_console.print(_confusion_table(report))
+
+
+def _metrics_table(title: str, report: dict[str, Any], whose: str) -> Table:
+    """The summary every evaluation starts with: the split, its overlap with training images
+    (``whose``: whose images they were, e.g. ``"a member's "``), accuracy, macro-F1 and ROC-AUC."""
     d = report["data"]
-    label = dataset_label(d["name"], d["is_demo"])
-    summary = Table(title=f"bionic evaluate {report.get('model', run_id)} on {label}, split "
-                          f"{d['split']} ({d['n']} images)")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    summary.add_row("split", f"{d['split']}: {d['origin']}")
+    table = Table(title=f"{title} on {dataset_label(d['name'], d['is_demo'])}, split "
+                        f"{d['split']} ({d['n']} images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("split", f"{d['split']}: {d['origin']}")
     if d["trained_on"]:
-        summary.add_row("trained on", f"{d['trained_on']} of {d['n']} images are pixel copies "
-                                      "of training images (--allow-train-overlap)")
-    summary.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
-    summary.add_row("macro-F1", f"{report['macro_f1']:.4f}")
-    summary.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
+        table.add_row("trained on", f"{d['trained_on']} of {d['n']} images are pixel copies "
+                                    f"of {whose}training images (--allow-train-overlap)")
+    table.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
+    table.add_row("macro-F1", f"{report['macro_f1']:.4f}")
+    table.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
+    return table
+
+
+def _ensemble_table(report: dict[str, Any]) -> Table:
+    table = _metrics_table(f"bionic evaluate: an ensemble of {len(report['members'])} models",
+                           report, "a member's ")
+    table.add_row("combined by", report["combined_by"])
+    table.add_row("parameters", f"{report['n_parameters']:,} (all members)")
+    for m in report["members"]:
+        table.add_row(f"member {m['model']}",
+                      f"{m['experiment']} seed {m['seed']}: {100 * m['accuracy']:.2f} %, "
+                      f"macro-F1 {m['macro_f1']:.4f}, {m['n_parameters']:,} parameters")
+    table.add_row("logged as", "— (an ensemble belongs to no single run; --json keeps it)")
+    return table
+
+
+def _summary_table(run_id: str, report: dict[str, Any], no_log: bool) -> Table:
+    summary = _metrics_table(f"bionic evaluate {report.get('model', run_id)}", report, "")
     summary.add_row("features", ", ".join(report["features"]) or "none")
     if "model" in report:
         summary.add_row("model of run", report["run_id"])

@@ -1,6 +1,7 @@
-"""The models committed under results/models (the headline's seed-0 models) still load into
-today's code, and — where the FER-2013 files are present — reproduce their runs' PublicTest
-metrics through `bionic evaluate FOLDER`."""
+"""The models committed under results/models (the headline's seed-0 models and the record
+attempt's ensemble members) still load into today's code, and — where the FER-2013 files are
+present — reproduce their runs' PublicTest metrics through `bionic evaluate FOLDER`; the
+ensemble reports under results/ensembles reproduce from those folders the same way."""
 
 from __future__ import annotations
 
@@ -43,3 +44,41 @@ def test_a_committed_model_reproduces_its_public_test_score(folder):
     assert report["data"]["n"] == 3589
     assert report["accuracy"] == pytest.approx(logged["accuracy"], abs=1e-9)
     assert report["macro_f1"] == pytest.approx(logged["macro_f1"], abs=1e-9)
+
+
+ENSEMBLES = sorted((REPO / "results" / "ensembles").glob("*.json"))
+
+
+@pytest.mark.skipif(not ENSEMBLES, reason="no committed ensemble report under results/ensembles")
+@pytest.mark.parametrize("report_file", ENSEMBLES, ids=[p.stem for p in ENSEMBLES])
+def test_a_committed_ensemble_names_committed_members(report_file, catalogue):
+    from bionic_core.network.model import count_parameters
+
+    [report] = json.loads(report_file.read_text())
+    counted = 0
+    for member in report["members"]:
+        folder = REPO / member["model"]
+        run, _ = read_model_folder(folder)
+        assert run["mlflow_run_id"] == member["run_id"]
+        counted += count_parameters(load_model_files(folder, catalogue, "cpu", str(folder))[1])
+    assert counted == report["n_parameters"]
+
+
+@pytest.mark.skipif(not ENSEMBLES, reason="no committed ensemble report under results/ensembles")
+@pytest.mark.skipif(not PUBLIC_TEST.is_file(), reason=f"FER-2013 PublicTest not found at "
+                    f"{PUBLIC_TEST} (the shared data beside the repository)")
+@pytest.mark.parametrize("report_file", ENSEMBLES, ids=[p.stem for p in ENSEMBLES])
+def test_a_committed_ensemble_reproduces_its_public_test_score(report_file, monkeypatch):
+    [report] = json.loads(report_file.read_text())
+    dropped = "pixel copies of training images" in report["data"]["origin"]
+    monkeypatch.chdir(REPO)  # the report names its members and data relative to the repository
+    result = runner.invoke(app, ["evaluate", *report["ensemble"], "--data", str(PUBLIC_TEST),
+                                 "--drop-train-overlap" if dropped else "--allow-train-overlap",
+                                 "--json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    [again] = json.loads(result.stdout)
+    assert again["data"]["n"] == report["data"]["n"]
+    assert again["accuracy"] == pytest.approx(report["accuracy"], abs=1e-9)
+    assert again["macro_f1"] == pytest.approx(report["macro_f1"], abs=1e-9)
+    assert [m["accuracy"] for m in again["members"]] == pytest.approx(
+        [m["accuracy"] for m in report["members"]], abs=1e-9)

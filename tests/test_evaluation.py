@@ -90,7 +90,7 @@ def test_evaluate_needs_the_record_of_training_images(store, logged_run, monkeyp
     from bionic_core.studies import evaluation
 
     run_id, _ = logged_run
-    monkeypatch.setattr(evaluation, "_training_images", lambda tracker, run: None)
+    monkeypatch.setattr(evaluation, "logged_training_images", lambda tracker, run: None)
     one_error_line(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small"]),
                    "has no record of its training images", "--allow-train-overlap")
 

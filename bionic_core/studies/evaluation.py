@@ -30,14 +30,14 @@ from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.training_images import ARTIFACT, read_training_images
 
 
-def _training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
+def logged_training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
     """The logged hashes of the run's training images; None for a run that logged none."""
     with tempfile.TemporaryDirectory() as tmp:
         local = download_artifact(tracker, run_id, ARTIFACT, tmp)
         return read_training_images(local) if local.is_file() else None
 
 
-def _checked_splits(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
+def checked_splits(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
                     run_id: str, config: RunConfig, allow: bool, drop: bool) -> list[Chosen]:
     """The splits to evaluate: without the run's training images when ``drop``, else as they
     are once :func:`check_training_overlap` allows them."""
@@ -60,9 +60,9 @@ def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: 
     ``log`` each report is recorded against the run."""
     check_split(split)
     config, model, ctx = load_logged_model(tracker, run_id, catalogue, device)
-    chosen = _checked_splits(choose_splits(data, split, config),
-                             _training_images(tracker, run_id), data=data, run_id=run_id,
-                             config=config, allow=allow_train_overlap, drop=drop_train_overlap)
+    chosen = checked_splits(choose_splits(data, split, config),
+                            logged_training_images(tracker, run_id), data=data, run_id=run_id,
+                            config=config, allow=allow_train_overlap, drop=drop_train_overlap)
     return [_evaluate_split(tracker, run_id, data, c, config, model, ctx, log) for c in chosen]
 
 
@@ -76,9 +76,9 @@ def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, spli
     run, training = read_model_folder(folder)
     config, model, ctx = load_model_files(folder, catalogue, device, str(folder))
     run_id = str(run.get("mlflow_run_id") or folder)
-    chosen = _checked_splits(choose_splits(data, split, config), training, data=data,
-                             run_id=run_id, config=config, allow=allow_train_overlap,
-                             drop=drop_train_overlap)
+    chosen = checked_splits(choose_splits(data, split, config), training, data=data,
+                            run_id=run_id, config=config, allow=allow_train_overlap,
+                            drop=drop_train_overlap)
     return [{**_evaluate_split(None, run_id, data, c, config, model, ctx, False),
              "model": str(folder)} for c in chosen]
 
@@ -94,25 +94,33 @@ def _content_id(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()[:8]
 
 
+def data_record(data: str, chosen: Chosen) -> dict[str, Any]:
+    """What an evaluation report says of the images it scored: the data as given, its name,
+    the split, where its images came from, a content id and the counts."""
+    from bionic_core.data import BUILTIN_DATASETS
+
+    is_demo = data in BUILTIN_DATASETS
+    return {"spec": str(data), "name": data if is_demo else "fer2013", "is_demo": is_demo,
+            "split": chosen.name, "origin": chosen.origin,
+            "content": _content_id(chosen.images, chosen.labels), "n": int(len(chosen.labels)),
+            "trained_on": chosen.trained_on}
+
+
 def _evaluate_split(tracker: Tracker | None, run_id: str, data: str, chosen: Chosen,
                     config: RunConfig, model: Any, ctx: Any, log: bool) -> dict[str, Any]:
     """One split's metrics and report, recorded against the run when ``log``."""
-    from bionic_core.data import BUILTIN_DATASETS, CLASS_NAMES
+    from bionic_core.data import CLASS_NAMES
     from bionic_core.studies.figures import confusion_png
     from bionic_core.training.batches import DeviceSplit
     from bionic_core.training.loop import evaluate
 
     metrics = evaluate(model, DeviceSplit(chosen.images, chosen.labels, ctx.device),
                        config.eval_batch_size)
-    is_demo = data in BUILTIN_DATASETS
-    dataset = data if is_demo else "fer2013"
-    content = _content_id(chosen.images, chosen.labels)
-    name = _slug(f"{dataset}-{chosen.name}-{content}")
+    described = data_record(data, chosen)
+    dataset = described["name"]
+    name = _slug(f"{dataset}-{chosen.name}-{described['content']}")
     report = {"run_id": run_id, "run_key": config.key(), "experiment": config.experiment,
-              "features": list(config.features), "seed": config.seed,
-              "data": {"spec": str(data), "name": dataset, "is_demo": is_demo,
-                       "split": chosen.name, "origin": chosen.origin, "content": content,
-                       "n": int(len(chosen.labels)), "trained_on": chosen.trained_on},
+              "features": list(config.features), "seed": config.seed, "data": described,
               "device": str(ctx.device), "evaluation": name, **metrics}
     if log and tracker is not None:
         with tracker.contact():

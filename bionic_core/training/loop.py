@@ -101,13 +101,19 @@ def dataset_record(data: Dataset) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: DeviceSplit, batch_size: int) -> dict[str, Any]:
-    """Metrics of ``model`` (eval mode) on a whole split."""
+def split_logits(model: nn.Module, split: DeviceSplit, batch_size: int) -> torch.Tensor:
+    """``model``'s logits (eval mode, float32) for every image of a split, in order."""
     was_training = model.training
     model.eval()
     logits = torch.cat([model(x).float() for x, _ in split.in_order(batch_size)])
     model.train(was_training)
-    return classification_metrics(logits, split.labels, CLASS_NAMES)
+    return logits
+
+
+def evaluate(model: nn.Module, split: DeviceSplit, batch_size: int) -> dict[str, Any]:
+    """Metrics of ``model`` (eval mode) on a whole split."""
+    return classification_metrics(split_logits(model, split, batch_size), split.labels,
+                                  CLASS_NAMES)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
