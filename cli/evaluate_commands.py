@@ -30,6 +30,9 @@ def evaluate(
     drop_train_overlap: bool = typer.Option(
         False, "--drop-train-overlap", help="evaluate each split without its pixel copies of "
         "the run's training images (FER-2013's test splits repeat Training images)"),
+    mirror: bool = typer.Option(
+        False, "--mirror", help="test-time augmentation: score each image and its left-right "
+        "mirror and average the two class probabilities (recorded under its own name)"),
     device: str | None = DeviceOpt,
     tracking_uri: str | None = TrackingOpt,
     no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
@@ -56,7 +59,7 @@ def evaluate(
     if len(runs) > 1:
         _evaluate_ensemble(runs, data, split=split, device=device or "auto",
                            tracking_uri=tracking_uri, allow=allow_train_overlap,
-                           drop=drop_train_overlap, as_json=as_json)
+                           drop=drop_train_overlap, mirror=mirror, as_json=as_json)
         return
     [run_id] = runs
     if is_model_folder(run_id):
@@ -64,13 +67,15 @@ def evaluate(
         reports = evaluate_model_folder(Path(run_id), data, catalogue=load_catalogue(),
                                         split=split, device=device or "auto",
                                         allow_train_overlap=allow_train_overlap,
-                                        drop_train_overlap=drop_train_overlap)
+                                        drop_train_overlap=drop_train_overlap,
+                                        mirror=mirror)
     else:
         reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
                                       catalogue=load_catalogue(), split=split,
                                       device=device or "auto", log=not no_log,
                                       allow_train_overlap=allow_train_overlap,
-                                      drop_train_overlap=drop_train_overlap)
+                                      drop_train_overlap=drop_train_overlap,
+                                      mirror=mirror)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return
@@ -81,7 +86,7 @@ def evaluate(
 
 
 def _evaluate_ensemble(runs: list[str], data: str, *, split: str, device: str,
-                       tracking_uri: str | None, allow: bool, drop: bool,
+                       tracking_uri: str | None, allow: bool, drop: bool, mirror: bool,
                        as_json: bool) -> None:
     from bionic_core.studies.ensemble import evaluate_ensemble
     from bionic_core.studies.saved_models import is_model_folder
@@ -90,7 +95,8 @@ def _evaluate_ensemble(runs: list[str], data: str, *, split: str, device: str,
     needs_store = not all(is_model_folder(r) for r in runs)
     reports = evaluate_ensemble(runs, data, tracker=Tracker(tracking_uri) if needs_store else None,
                                 catalogue=load_catalogue(), split=split, device=device,
-                                allow_train_overlap=allow, drop_train_overlap=drop)
+                                allow_train_overlap=allow, drop_train_overlap=drop,
+                                mirror=mirror)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return
@@ -115,6 +121,8 @@ def _metrics_table(title: str, report: dict[str, Any], whose: str) -> Table:
     table.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
     table.add_row("macro-F1", f"{report['macro_f1']:.4f}")
     table.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
+    if report.get("mirror"):
+        table.add_row("test-time augmentation", "each image and its left-right mirror")
     return table
 
 

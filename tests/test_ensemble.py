@@ -107,3 +107,18 @@ def test_an_ensemble_bad_input_is_one_line(two_runs):
                                        "demo-small"]), two_runs[0], "given twice")
     one_error_line(runner.invoke(app, ["evaluate", two_runs[0], "0" * 32, "--data",
                                        "demo-small"]), "no such MLflow run")
+
+
+def test_mirror_reaches_every_member(two_runs):
+    plain = json.loads(runner.invoke(app, ["evaluate", *two_runs, "--data", "demo-small",
+                                           "--json"]).stdout)[0]
+    result = runner.invoke(app, ["evaluate", *two_runs, "--data", "demo-small", "--mirror",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    [mirrored] = json.loads(result.stdout)
+    single = [json.loads(runner.invoke(app, ["evaluate", r, "--data", "demo-small", "--mirror",
+                                             "--json", "--no-log"]).stdout)[0]
+              for r in two_runs]
+    assert [m["accuracy"] for m in mirrored["members"]] == [s["accuracy"] for s in single]
+    assert mirrored["mirror"] is True and "mirror" in mirrored["combined_by"]
+    assert mirrored["per_image"] != plain["per_image"]

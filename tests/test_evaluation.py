@@ -238,3 +238,32 @@ def test_a_bad_model_folder_is_one_line(store, logged_run, tmp_path_factory):
                    str(folder), "damaged config config.json")
     one_error_line(runner.invoke(app, ["results", "model", "0" * 32, "--out",
                                        str(folder)]), "no such MLflow run")
+
+
+def test_mirror_averages_each_image_with_its_mirror(store, logged_run, catalogue):
+    """--mirror (test-time augmentation) scores the mean softmax of an image and its left-right
+    mirror, and is recorded beside the plain evaluation, not over it."""
+    import torch
+
+    from bionic_core.studies.saved_models import load_logged_model
+
+    run_id, metrics = logged_run
+    result = runner.invoke(app, ["evaluate", run_id, "--data", "demo-small", "--mirror",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert report["mirror"] is True and report["evaluation"].endswith("-mirror")
+    test = load_dataset("demo-small").splits["test"]
+    _, model, _ = load_logged_model(Tracker(), run_id, catalogue, "cpu")
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(test.images, dtype=torch.float32).unsqueeze(1) / 255.0
+        plain = torch.softmax(model(x), dim=1)
+        mirrored = torch.softmax(model(x.flip(-1)), dim=1)
+    assert float((plain.argmax(1).numpy() == test.labels).mean()) == pytest.approx(
+        metrics["final_test_accuracy"])  # the reference computation is the model's own
+    both = ((plain + mirrored) / 2).argmax(1).numpy()
+    assert not np.array_equal(both, plain.argmax(1).numpy())  # the mirror changes predictions
+    assert report["accuracy"] == pytest.approx(float((both == test.labels).mean()))
+    logged = Tracker().get_run(run_id).data.metrics
+    assert logged[f"eval_{report['evaluation']}_accuracy"] == pytest.approx(report["accuracy"])

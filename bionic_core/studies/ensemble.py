@@ -92,13 +92,14 @@ def _union_of_training(members: list[Member]) -> tuple[np.ndarray | None, str]:
 
 def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
                       catalogue: Catalogue, split: str = "auto", device: str = "auto",
-                      allow_train_overlap: bool = False,
-                      drop_train_overlap: bool = False) -> list[dict[str, Any]]:
+                      allow_train_overlap: bool = False, drop_train_overlap: bool = False,
+                      mirror: bool = False) -> list[dict[str, Any]]:
     """Metrics of the ensemble of ``specs`` (model folders or MLflow run ids; two or more,
     each once) on each split ``split`` names in ``data``, one report per split: the members'
     softmax probabilities averaged, each member's own accuracy and macro-F1 on the same
-    images, and ``n_parameters`` summed over the members. Nothing is logged: an ensemble
-    belongs to no single run."""
+    images, and ``n_parameters`` summed over the members; with ``mirror`` every member scores
+    each image with its left-right mirror. Nothing is logged: an ensemble belongs to no single
+    run."""
     _check_members(specs, split)
     members = [load_member(s, tracker, catalogue, device) for s in specs]
     _check_holdouts(members, split)
@@ -106,10 +107,11 @@ def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
     chosen = checked_splits(choose_splits(data, split, members[0].config), training, data=data,
                             run_id=named, config=members[0].config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
-    return [_evaluate_split(members, data, c) for c in chosen]
+    return [_evaluate_split(members, data, c, mirror) for c in chosen]
 
 
-def _evaluate_split(members: list[Member], data: str, chosen: Chosen) -> dict[str, Any]:
+def _evaluate_split(members: list[Member], data: str, chosen: Chosen,
+                    mirror: bool) -> dict[str, Any]:
     import torch
 
     from bionic_core.data import CLASS_NAMES
@@ -122,7 +124,7 @@ def _evaluate_split(members: list[Member], data: str, chosen: Chosen) -> dict[st
     probabilities, described = [], []
     for m in members:
         logits = split_logits(m.net, DeviceSplit(chosen.images, chosen.labels, m.ctx.device),
-                              m.config.eval_batch_size).cpu()
+                              m.config.eval_batch_size, mirror=mirror).cpu()
         own = classification_metrics(logits, labels, CLASS_NAMES)
         probabilities.append(torch.softmax(logits, dim=1))
         described.append({"model": m.model, "run_id": m.run_id, "experiment": m.config.experiment,
@@ -136,5 +138,7 @@ def _evaluate_split(members: list[Member], data: str, chosen: Chosen) -> dict[st
     return {"ensemble": [m.model for m in members], "members": described,
             "n_parameters": sum(d["n_parameters"] for d in described),
             "features": sorted({f for m in members for f in m.config.features}),
-            "data": data_record(data, chosen), "combined_by": "mean softmax probability",
+            "data": data_record(data, chosen), "mirror": mirror,
+            "combined_by": "mean softmax probability"
+                           + (" (each member's: an image and its mirror)" if mirror else ""),
             **metrics}

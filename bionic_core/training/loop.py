@@ -101,19 +101,31 @@ def dataset_record(data: Dataset) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def split_logits(model: nn.Module, split: DeviceSplit, batch_size: int) -> torch.Tensor:
-    """``model``'s logits (eval mode, float32) for every image of a split, in order."""
+def split_logits(model: nn.Module, split: DeviceSplit, batch_size: int, *,
+                 mirror: bool = False) -> torch.Tensor:
+    """``model``'s logits (eval mode, float32) for every image of a split, in order. With
+    ``mirror`` (test-time augmentation), the log of the mean of the softmax of each image and of
+    its left-right mirror: a softmax of it gives that mean back."""
+
+    def scores(x: torch.Tensor) -> torch.Tensor:
+        if not mirror:
+            return model(x).float()
+        both = torch.stack([torch.softmax(model(x).float(), dim=1),
+                            torch.softmax(model(x.flip(-1)).float(), dim=1)])
+        return both.mean(dim=0).clamp_min(1e-30).log()
+
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(x).float() for x, _ in split.in_order(batch_size)])
+    logits = torch.cat([scores(x) for x, _ in split.in_order(batch_size)])
     model.train(was_training)
     return logits
 
 
-def evaluate(model: nn.Module, split: DeviceSplit, batch_size: int) -> dict[str, Any]:
-    """Metrics of ``model`` (eval mode) on a whole split."""
-    return classification_metrics(split_logits(model, split, batch_size), split.labels,
-                                  CLASS_NAMES)
+def evaluate(model: nn.Module, split: DeviceSplit, batch_size: int, *,
+             mirror: bool = False) -> dict[str, Any]:
+    """Metrics of ``model`` (eval mode) on a whole split; ``mirror``: see :func:`split_logits`."""
+    return classification_metrics(split_logits(model, split, batch_size, mirror=mirror),
+                                  split.labels, CLASS_NAMES)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
