@@ -122,3 +122,16 @@ def test_mirror_reaches_every_member(two_runs):
     assert [m["accuracy"] for m in mirrored["members"]] == [s["accuracy"] for s in single]
     assert mirrored["mirror"] is True and "mirror" in mirrored["combined_by"]
     assert mirrored["per_image"] != plain["per_image"]
+
+
+def test_an_ensemble_refuses_a_validation_split_its_members_do_not_share(two_runs, catalogue):
+    config = tiny_config(experiment="ensemble", epochs=1, features=("layer_norm",),
+                         hidden_sizes=(16, 16), val_seed=5)
+    result, other = run_tracked(config, catalogue, Tracker())
+    assert result.status == "finished"
+    one_error_line(runner.invoke(app, ["evaluate", two_runs[0], other, "--data", "demo-small",
+                                       "--split", "val"]),
+                   "--split val", "hold out different images", "val_seed 5 against 0")
+    shared = runner.invoke(app, ["evaluate", *two_runs, "--data", "demo-small", "--split", "val",
+                                 "--json"])
+    assert shared.exit_code == 0, shared.output
