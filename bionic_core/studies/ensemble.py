@@ -7,53 +7,19 @@ training images, so the ensemble is scored only on what none of its members saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bionic_core.config import RunConfig
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
-from bionic_core.studies.evaluation import checked_splits, data_record, logged_training_images
+from bionic_core.studies.evaluation import LoadedModel, checked_splits, data_record, load_model
 from bionic_core.studies.evaluation_data import Chosen, check_split, choose_splits
-from bionic_core.studies.saved_models import (
-    is_model_folder,
-    load_logged_model,
-    load_model_files,
-    read_model_folder,
-)
 from bionic_core.studies.tracking import Tracker
 
 # The settings that rebuild a run's own holdout: members evaluated on `train` or `val` must
 # share them, or "the validation split" would be different images for different members.
 HOLDOUT_SETTINGS = ("val_fraction", "val_seed", "dedupe", "test_data")
-
-
-@dataclass
-class Member:
-    """One model of an ensemble, as given (``model``: a run id or a folder), loaded."""
-
-    model: str
-    run_id: str
-    config: RunConfig
-    net: Any
-    ctx: Any
-    training: np.ndarray | None  # hashes of its training images; None when it logged none
-
-
-def load_member(spec: str, tracker: Tracker | None, catalogue: Catalogue,
-                device: str) -> Member:
-    """The model ``spec`` names — a model folder, else an MLflow run id of ``tracker``."""
-    if is_model_folder(spec):
-        run, training = read_model_folder(Path(spec))
-        config, net, ctx = load_model_files(Path(spec), catalogue, device, spec)
-        return Member(spec, str(run.get("mlflow_run_id") or spec), config, net, ctx, training)
-    if tracker is None:
-        raise BionicError(f"{spec}: not a model folder, and no MLflow store to find it in")
-    config, net, ctx = load_logged_model(tracker, spec, catalogue, device)
-    return Member(spec, spec, config, net, ctx, logged_training_images(tracker, spec))
 
 
 def _check_members(specs: list[str], split: str) -> None:
@@ -67,7 +33,7 @@ def _check_members(specs: list[str], split: str) -> None:
     check_split(split)
 
 
-def _check_holdouts(members: list[Member], split: str) -> None:
+def _check_holdouts(members: list[LoadedModel], split: str) -> None:
     if split not in ("train", "val"):
         return
     first = members[0]
@@ -80,7 +46,7 @@ def _check_holdouts(members: list[Member], split: str) -> None:
                               f"{getattr(first.config, differs)!r}); evaluate a test split")
 
 
-def _union_of_training(members: list[Member]) -> tuple[np.ndarray | None, str]:
+def _union_of_training(members: list[LoadedModel]) -> tuple[np.ndarray | None, str]:
     """The hashes of every member's training images, and the run to name in an error: the
     first member that logged none (its absence makes the union unknown), else all of them."""
     unknown = next((m for m in members if m.training is None), None)
@@ -101,7 +67,7 @@ def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
     each image with its left-right mirror. Nothing is logged: an ensemble belongs to no single
     run."""
     _check_members(specs, split)
-    members = [load_member(s, tracker, catalogue, device) for s in specs]
+    members = [load_model(s, tracker, catalogue, device) for s in specs]
     _check_holdouts(members, split)
     training, named = _union_of_training(members)
     chosen = checked_splits(choose_splits(data, split, members[0].config), training, data=data,
@@ -110,7 +76,7 @@ def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
     return [_evaluate_split(members, data, c, mirror) for c in chosen]
 
 
-def _evaluate_split(members: list[Member], data: str, chosen: Chosen,
+def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
                     mirror: bool) -> dict[str, Any]:
     import torch
 

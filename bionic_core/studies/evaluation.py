@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bionic_core.config import RunConfig
+from bionic_core.contract.errors import BionicError
 from bionic_core.host import Catalogue
 from bionic_core.studies.evaluation_data import (
     Chosen,
@@ -22,6 +24,7 @@ from bionic_core.studies.evaluation_data import (
 )
 from bionic_core.studies.saved_models import (
     download_artifact,
+    is_model_folder,
     load_logged_model,
     load_model_files,
     read_model_folder,
@@ -35,6 +38,34 @@ def logged_training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
     with tempfile.TemporaryDirectory() as tmp:
         local = download_artifact(tracker, run_id, ARTIFACT, tmp)
         return read_training_images(local) if local.is_file() else None
+
+
+@dataclass
+class LoadedModel:
+    """A model to evaluate, as given (``model``: an MLflow run id or a model folder), loaded:
+    the run it came from, its config, network and context, and the hashes of its training
+    images (None when its run logged none)."""
+
+    model: str
+    run_id: str
+    config: RunConfig
+    net: Any
+    ctx: Any
+    training: np.ndarray | None
+
+
+def load_model(spec: str, tracker: Tracker | None, catalogue: Catalogue,
+               device: str) -> LoadedModel:
+    """The model ``spec`` names — a model folder, else an MLflow run id of ``tracker``."""
+    if is_model_folder(spec):
+        run, training = read_model_folder(Path(spec))
+        config, net, ctx = load_model_files(Path(spec), catalogue, device, spec)
+        return LoadedModel(spec, str(run.get("mlflow_run_id") or spec), config, net, ctx,
+                           training)
+    if tracker is None:
+        raise BionicError(f"{spec}: not a model folder, and no MLflow store to find it in")
+    config, net, ctx = load_logged_model(tracker, spec, catalogue, device)
+    return LoadedModel(spec, spec, config, net, ctx, logged_training_images(tracker, spec))
 
 
 def checked_splits(chosen: list[Chosen], training: np.ndarray | None, *, data: str,
@@ -60,11 +91,11 @@ def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: 
     ``mirror`` each image is scored with its left-right mirror (test-time augmentation,
     recorded under its own name). With ``log`` each report is recorded against the run."""
     check_split(split)
-    config, model, ctx = load_logged_model(tracker, run_id, catalogue, device)
-    chosen = checked_splits(choose_splits(data, split, config),
-                            logged_training_images(tracker, run_id), data=data, run_id=run_id,
-                            config=config, allow=allow_train_overlap, drop=drop_train_overlap)
-    return [_evaluate_split(tracker, run_id, data, c, config, model, ctx, log, mirror)
+    m = load_model(run_id, tracker, catalogue, device)
+    chosen = checked_splits(choose_splits(data, split, m.config), m.training, data=data,
+                            run_id=run_id, config=m.config, allow=allow_train_overlap,
+                            drop=drop_train_overlap)
+    return [_evaluate_split(tracker, run_id, data, c, m.config, m.net, m.ctx, log, mirror)
             for c in chosen]
 
 
@@ -76,13 +107,11 @@ def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, spli
     :func:`~bionic_core.studies.saved_models.export_model` (no MLflow store: nothing is
     logged; each report names the folder and the MLflow run it came from)."""
     check_split(split)
-    run, training = read_model_folder(folder)
-    config, model, ctx = load_model_files(folder, catalogue, device, str(folder))
-    run_id = str(run.get("mlflow_run_id") or folder)
-    chosen = checked_splits(choose_splits(data, split, config), training, data=data,
-                            run_id=run_id, config=config, allow=allow_train_overlap,
+    m = load_model(str(folder), None, catalogue, device)
+    chosen = checked_splits(choose_splits(data, split, m.config), m.training, data=data,
+                            run_id=m.run_id, config=m.config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
-    return [{**_evaluate_split(None, run_id, data, c, config, model, ctx, False, mirror),
+    return [{**_evaluate_split(None, m.run_id, data, c, m.config, m.net, m.ctx, False, mirror),
              "model": str(folder)} for c in chosen]
 
 
