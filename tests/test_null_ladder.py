@@ -63,6 +63,28 @@ def test_a_trained_ladder_compares_each_control_once(store, catalogue):
     assert any("null ladder" in note for note in comparison.notes)
 
 
+def test_ladder_sweeps_of_other_seeds_pool_into_one_ladder(store, catalogue):
+    # seeds added later in a sweep of their own (results/comparisons.toml pools them): one row
+    # per configuration, one pooled row per control over every seed, Holm over the controls once
+    tracker = Tracker()
+    sweeps = [ladder_plan(catalogue, seeds=(0,)), ladder_plan(catalogue, seeds=(1,))]
+    assert sweeps[0].sweep_id != sweeps[1].sweep_id
+    for plan in sweeps:
+        assert not run_sweep(plan, catalogue, tracker).failures
+    comparison = compare(tracker, [plan.sweep_id for plan in sweeps])
+    rows = {r.name: r for r in comparison.rows}
+    assert sorted(rows) == ["degree_preserving#0", "layer_uniform (mean of 2 draws)",
+                            "layer_uniform#0", "layer_uniform#1", "reference"]
+    pooled = rows["layer_uniform (mean of 2 draws)"]
+    assert pooled.seeds == rows["reference"].seeds == [0, 1]
+    draws = [rows["layer_uniform#0"], rows["layer_uniform#1"]]
+    for i in range(2):
+        expected = (draws[0].values["test_accuracy"][i] + draws[1].values["test_accuracy"][i]) / 2
+        assert pooled.values["test_accuracy"][i] == pytest.approx(expected)
+    assert [f["m"] for f in comparison.families] == [2]
+    assert all(d.descriptive for d in draws) and math.isfinite(pooled.p_holm)
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--design", "null-ladder"], "design null-ladder: the reference must have adjacency_mask"),
     (["--design", "null-ladder", "--with", "adjacency_mask", "--nulls", "bogus=3"],
