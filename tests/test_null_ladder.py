@@ -24,6 +24,13 @@ def ladder_plan(catalogue, seeds=(0, 1)):
     return plan_sweep(config, catalogue, DesignOptions("null-ladder", nulls=NULLS))
 
 
+def assert_mean_of_draws(pooled, draws):
+    """A pooled row's test accuracy is, seed by seed, the mean over its draws."""
+    for i in range(len(pooled.seeds)):
+        expected = sum(d.values["test_accuracy"][i] for d in draws) / len(draws)
+        assert pooled.values["test_accuracy"][i] == pytest.approx(expected)
+
+
 def test_the_ladder_plan_varies_only_the_wiring(catalogue):
     plan = ladder_plan(catalogue)
     assert [c.name for c in plan.configurations] == [
@@ -52,9 +59,7 @@ def test_a_trained_ladder_compares_each_control_once(store, catalogue):
     pooled = rows["layer_uniform (mean of 2 draws)"]
     draws = [rows["layer_uniform#0"], rows["layer_uniform#1"]]
     assert pooled.seeds == [0, 1]
-    for i in range(2):  # per seed the mean over the draws
-        expected = (draws[0].values["test_accuracy"][i] + draws[1].values["test_accuracy"][i]) / 2
-        assert pooled.values["test_accuracy"][i] == pytest.approx(expected)
+    assert_mean_of_draws(pooled, draws)
     assert all(d.descriptive and math.isnan(d.p_holm) and d.delta is not None for d in draws)
     # Holm's family: the controls (pooled layer_uniform, the single degree_preserving draw)
     assert [f["m"] for f in comparison.families] == [2]
@@ -78,9 +83,7 @@ def test_ladder_sweeps_of_other_seeds_pool_into_one_ladder(store, catalogue):
     pooled = rows["layer_uniform (mean of 2 draws)"]
     assert pooled.seeds == rows["reference"].seeds == [0, 1]
     draws = [rows["layer_uniform#0"], rows["layer_uniform#1"]]
-    for i in range(2):
-        expected = (draws[0].values["test_accuracy"][i] + draws[1].values["test_accuracy"][i]) / 2
-        assert pooled.values["test_accuracy"][i] == pytest.approx(expected)
+    assert_mean_of_draws(pooled, draws)
     assert [f["m"] for f in comparison.families] == [2]
     assert all(d.descriptive for d in draws) and math.isfinite(pooled.p_holm)
 
