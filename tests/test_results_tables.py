@@ -153,3 +153,33 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
     (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = "x"\n')
     with pytest.raises(BionicError, match=r"comparisons.bad: expected"):
         build_tables(tmp_path, tmp_path / "tables")
+
+
+def test_a_joint_comparison_of_references_only_drops_the_sweeps_other_rows(tmp_path):
+    """``references_only = true``: each sweep contributes its reference configuration alone,
+    so the table (and its Holm family) holds the first sweep's reference and the later
+    sweeps' references, not the first sweep's other rows."""
+    import shutil
+
+    from bionic_core.contract.errors import BionicError
+
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    (tmp_path / "sweeps").mkdir()
+    for sweep_id in ("463a198a8b6c", "26b6d3e8fd8b"):
+        shutil.copy(RESULTS / "sweeps" / f"{sweep_id}.json", tmp_path / "sweeps")
+
+    def rows_of(entry: str) -> list[str]:
+        (tmp_path / "comparisons.toml").write_text(
+            '[comparisons.refs]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n'
+            'labels = { "26b6d3e8fd8b" = "covariance rule" }\n' + entry)
+        text = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}[
+            "comparison_refs.md"].read_text()
+        return [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| configuration")]
+
+    every = rows_of("")
+    assert len(every) == 10 and "-laminar" in every  # screen_out's 9 and the rule
+    assert rows_of("references_only = false\n") == every
+    assert rows_of("references_only = true\n") == ["reference", "covariance rule"]
+    with pytest.raises(BionicError, match=r"comparisons.refs: expected .*references_only"):
+        rows_of('references_only = "yes"\n')

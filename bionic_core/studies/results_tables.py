@@ -11,7 +11,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.studies.comparison import add_seed, analyse, merge_rows
@@ -171,8 +171,8 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
-    for name, (ids, force, labels) in _joint_comparisons(results).items():
-        joint = _joint(results, name, ids, force, labels)
+    for name, spec in _joint_comparisons(results).items():
+        joint = _joint(results, name, spec)
         target, classes = out / f"comparison_{name}.md", out / f"per_class_{name}.md"
         target.write_text(render(joint, "markdown") + "\n", encoding="utf-8")
         classes.write_text(render_per_class(joint) + "\n", encoding="utf-8")
@@ -180,12 +180,23 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     return written
 
 
-def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool, dict[str, str]]]:
+class _JointSpec(NamedTuple):
+    """One ``[comparisons.NAME]`` entry of ``results/comparisons.toml``."""
+    ids: list[str]
+    force: bool
+    labels: dict[str, str]
+    references_only: bool
+
+
+def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
     """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]`` (optional:
     ``force = true`` to compare runs of different feature code, said in the table's notes;
-    ``labels = { "<sweep id>" = "name" }`` to name a later sweep's reference row):
-    comparisons whose configurations come from several exported sweeps (e.g. `paper` and
-    `baseline`, which cannot share one experiment); none when the file is absent."""
+    ``labels = { "<sweep id>" = "name" }`` to name a later sweep's reference row;
+    ``references_only = true`` to take each sweep's reference configuration alone, e.g. controls
+    trained as experiments of their own against a reference whose sweeps hold other rows, so
+    that Holm runs over these comparisons only): comparisons whose configurations come from
+    several exported sweeps (e.g. `paper` and `baseline`, which cannot share one experiment);
+    none when the file is absent."""
     path = results / COMPARISONS
     if not path.is_file():
         return {}
@@ -198,21 +209,25 @@ def _joint_comparisons(results: Path) -> dict[str, tuple[list[str], bool, dict[s
         ids = entry.get("sweeps") if isinstance(entry, dict) else None
         force = entry.get("force", False) if isinstance(entry, dict) else None
         labels = entry.get("labels", {}) if isinstance(entry, dict) else None
+        only = entry.get("references_only", False) if isinstance(entry, dict) else None
         if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
                 or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool) \
-                or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]):
+                or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]) \
+                or not isinstance(only, bool):
             raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
                               "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false; "
-                              "labels = { \"<a later sweep's id>\" = \"name\" })")
-        out[name] = (ids, force, {k: str(v) for k, v in labels.items()})
+                              "labels = { \"<a later sweep's id>\" = \"name\" }; "
+                              "references_only = true|false)")
+        out[name] = _JointSpec(ids, force, {k: str(v) for k, v in labels.items()}, only)
     return out
 
 
-def _joint(results: Path, name: str, ids: list[str], force: bool,
-           labels: dict[str, str]) -> Comparison:
-    """One comparison of the configurations of the exported sweeps ``ids`` (the first sweep's
-    reference is the reference; a configuration shared by two sweeps is one row; a later
-    sweep's reference is named by ``labels``; Holm over all its comparisons at once)."""
+def _joint(results: Path, name: str, spec: _JointSpec) -> Comparison:
+    """One comparison of the configurations of the exported sweeps ``spec.ids`` (the first
+    sweep's reference is the reference; a configuration shared by two sweeps is one row; a
+    later sweep's reference is named by ``spec.labels``; with ``spec.references_only`` each
+    sweep contributes its reference alone; Holm over all its comparisons at once)."""
+    ids, force, labels = spec.ids, spec.force, spec.labels
     sweeps, per_sweep = [], []
     for sweep_id in ids:
         path = results / "sweeps" / f"{sweep_id}.json"
@@ -220,6 +235,8 @@ def _joint(results: Path, name: str, ids: list[str], force: bool,
             raise BionicError(f"{results / COMPARISONS}: comparisons.{name}: no exported sweep "
                               f"{sweep_id} ({path})")
         sweep, rows, _ = load_sweep(results, path)
+        if spec.references_only:
+            rows = [row for row in rows if row.name == sweep.anchor]
         for row in rows:
             if row.name == sweep.anchor and sweep_id in labels:
                 row.name = labels[sweep_id]
