@@ -206,10 +206,11 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
         raise BionicError(f"{path}: {str(exc).splitlines()[0]}") from None
     out = {}
     for name, entry in table.items():
-        ids = entry.get("sweeps") if isinstance(entry, dict) else None
-        force = entry.get("force", False) if isinstance(entry, dict) else None
-        labels = entry.get("labels", {}) if isinstance(entry, dict) else None
-        only = entry.get("references_only", False) if isinstance(entry, dict) else None
+        fields = entry if isinstance(entry, dict) else {}  # not a table: no sweeps, refused below
+        ids = fields.get("sweeps")
+        force = fields.get("force", False)
+        labels = fields.get("labels", {})
+        only = fields.get("references_only", False)
         if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
                 or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool) \
                 or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]) \
