@@ -183,3 +183,43 @@ def test_a_joint_comparison_of_references_only_drops_the_sweeps_other_rows(tmp_p
     assert rows_of("references_only = true\n") == ["reference", "covariance rule"]
     with pytest.raises(BionicError, match=r"comparisons.refs: expected .*references_only"):
         rows_of('references_only = "yes"\n')
+
+
+def test_a_joint_comparison_can_take_another_configuration_of_the_first_sweep_as_reference(
+        tmp_path):
+    """``reference = "<config key>"``: that configuration of the first sweep is the reference
+    (the Δ column says so and its own row has no Δ); with ``references_only`` it stands in for
+    the first sweep's reference; a key the first sweep does not hold is refused by name."""
+    import shutil
+
+    from bionic_core.contract.errors import BionicError
+
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    (tmp_path / "sweeps").mkdir()
+    for sweep_id in ("463a198a8b6c", "26b6d3e8fd8b"):
+        shutil.copy(RESULTS / "sweeps" / f"{sweep_id}.json", tmp_path / "sweeps")
+    minus_laminar = "233a079b65ecd4ef"
+
+    def table(entry: str) -> dict[str, list[str]]:
+        (tmp_path / "comparisons.toml").write_text(
+            '[comparisons.refs]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n'
+            'labels = { "26b6d3e8fd8b" = "covariance rule" }\n' + entry)
+        text = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}[
+            "comparison_refs.md"].read_text()
+        return {cells[0]: cells[1:] for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| configuration")
+                for cells in [[c.strip() for c in line.strip("| ").split(" | ")]]}
+
+    plain = table("")
+    chosen = table(f'reference = "{minus_laminar}"\n')
+    assert plain["reference"][5] == "reference" and plain["-laminar"][5] != "reference"
+    assert chosen["-laminar"][5] == "reference" and chosen["reference"][5] != "reference"
+    assert chosen["covariance rule"][5] != plain["covariance rule"][5]
+    only = table(f'reference = "{minus_laminar}"\nreferences_only = true\n')
+    assert list(only) == ["-laminar", "covariance rule"]
+    assert only["covariance rule"][5] == chosen["covariance rule"][5]
+    with pytest.raises(BionicError, match=r"comparisons.refs: reference 0123456789abcdef is "
+                                          r"not a configuration of the first sweep 463a198a8b6c"):
+        table('reference = "0123456789abcdef"\n')
+    with pytest.raises(BionicError, match=r"comparisons.refs: expected .*reference ="):
+        table("reference = 3\n")

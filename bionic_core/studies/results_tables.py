@@ -6,6 +6,7 @@ for the files read here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -186,6 +187,7 @@ class _JointSpec(NamedTuple):
     force: bool
     labels: dict[str, str]
     references_only: bool
+    reference: str | None
 
 
 def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
@@ -194,7 +196,10 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
     ``labels = { "<sweep id>" = "name" }`` to name a later sweep's reference row;
     ``references_only = true`` to take each sweep's reference configuration alone, e.g. controls
     trained as experiments of their own against a reference whose sweeps hold other rows, so
-    that Holm runs over these comparisons only): comparisons whose configurations come from
+    that Holm runs over these comparisons only; ``reference = "<config key>"`` to make that
+    configuration of the first sweep the reference instead of its own, and with
+    ``references_only`` to take it in place of the reference of every sweep that holds it):
+    comparisons whose configurations come from
     several exported sweeps (e.g. `paper` and `baseline`, which cannot share one experiment);
     none when the file is absent."""
     path = results / COMPARISONS
@@ -211,23 +216,28 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
         force = fields.get("force", False)
         labels = fields.get("labels", {})
         only = fields.get("references_only", False)
+        reference = fields.get("reference")
         if not re.fullmatch(r"[\w-]+", name) or not isinstance(ids, list) or not ids \
                 or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool) \
                 or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]) \
-                or not isinstance(only, bool):
+                or not isinstance(only, bool) \
+                or not (reference is None or isinstance(reference, str)):
             raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
                               "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false; "
                               "labels = { \"<a later sweep's id>\" = \"name\" }; "
-                              "references_only = true|false)")
-        out[name] = _JointSpec(ids, force, {k: str(v) for k, v in labels.items()}, only)
+                              "references_only = true|false; reference = \"<config key>\")")
+        out[name] = _JointSpec(ids, force, {k: str(v) for k, v in labels.items()}, only,
+                               reference)
     return out
 
 
 def _joint(results: Path, name: str, spec: _JointSpec) -> Comparison:
     """One comparison of the configurations of the exported sweeps ``spec.ids`` (the first
     sweep's reference is the reference; a configuration shared by two sweeps is one row; a
-    later sweep's reference is named by ``spec.labels``; with ``spec.references_only`` each
-    sweep contributes its reference alone; Holm over all its comparisons at once)."""
+    later sweep's reference is named by ``spec.labels``; ``spec.reference``, a configuration
+    key of the first sweep, replaces the first sweep's reference; with ``spec.references_only``
+    each sweep contributes its reference alone, or the configuration ``spec.reference`` where
+    it holds that; Holm over all its comparisons at once)."""
     ids, force, labels = spec.ids, spec.force, spec.labels
     sweeps, per_sweep = [], []
     for sweep_id in ids:
@@ -237,12 +247,20 @@ def _joint(results: Path, name: str, spec: _JointSpec) -> Comparison:
                               f"{sweep_id} ({path})")
         sweep, rows, _ = load_sweep(results, path)
         if spec.references_only:
-            rows = [row for row in rows if row.name == sweep.anchor]
+            rows = [row for row in rows if row.config_key == spec.reference] \
+                or [row for row in rows if row.name == sweep.anchor]
         for row in rows:
             if row.name == sweep.anchor and sweep_id in labels:
                 row.name = labels[sweep_id]
         sweeps.append(sweep)
         per_sweep.append(rows)
+    if spec.reference is not None:
+        chosen = next((row for row in per_sweep[0] if row.config_key == spec.reference), None)
+        if chosen is None:
+            raise BionicError(f"{results / COMPARISONS}: comparisons.{name}: reference "
+                              f"{spec.reference} is not a configuration of the first sweep "
+                              f"{ids[0]}")
+        sweeps[0] = dataclasses.replace(sweeps[0], anchor=chosen.name)
     return analyse(sweeps, merge_rows(per_sweep), force=force, one_family=True)
 
 
