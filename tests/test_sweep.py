@@ -222,6 +222,61 @@ def test_real_sweep_records_hierarchy_and_reruns_nothing(store):
     assert not list((store / ".bionic" / "checkpoints").glob("*.pt"))
 
 
+def test_a_key_finished_in_another_experiment_is_copied_not_trained(store):
+    """A run key that finished in another MLflow experiment of the store, on the same data, is
+    copied into the new sweep (metric histories, artifacts, its original named), exported once
+    as the original, and trained again only when the data differ."""
+    again_text = TINY_EXPERIMENTS.replace("[experiments.tiny]", "[experiments.tiny_again]")
+    third_text = TINY_EXPERIMENTS.replace("[experiments.tiny]", "[experiments.tiny_third]")
+    (store / "exp.toml").write_text(TINY_EXPERIMENTS + again_text + third_text)
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    first = runner.invoke(app, ["ablate", "tiny", "--experiments", "exp.toml", "--json"])
+    assert first.exit_code == 0, first.output
+    originals = {r.data.tags["bionic.run_key"]: r for r in runs_of(uri, "tiny", "run")}
+
+    copied = runner.invoke(app, ["ablate", "tiny_again", "--experiments", "exp.toml", "--json"])
+    assert copied.exit_code == 0, copied.output
+    summary = json.loads(copied.stdout.strip().splitlines()[-1])
+    assert summary["counts"]["skipped"] == 4 and summary["counts"]["finished"] == 0
+    copies = runs_of(uri, "tiny_again", "run")
+    configs = {c.info.run_id for c in runs_of(uri, "tiny_again", "configuration")}
+    client = MlflowClient(tracking_uri=uri)
+    assert sorted(r.data.tags["bionic.run_key"] for r in copies) == sorted(originals)
+    for copy in copies:
+        original = originals[copy.data.tags["bionic.run_key"]]
+        assert copy.info.status == "FINISHED"
+        assert copy.data.tags["bionic.copied_from"] == original.info.run_id
+        assert copy.data.tags["bionic.sweep_id"] == summary["sweep_id"]
+        assert copy.data.tags["bionic.experiment"] == "tiny_again"
+        assert copy.data.tags["mlflow.parentRunId"] in configs
+        assert copy.data.metrics == original.data.metrics
+        assert copy.data.params == original.data.params
+        assert [(m.step, m.value) for m in client.get_metric_history(copy.info.run_id,
+                                                                      "val_macro_f1")] == \
+               [(m.step, m.value) for m in client.get_metric_history(original.info.run_id,
+                                                                      "val_macro_f1")]
+        assert "model/state_dict.pt" in {a.path for a in
+                                         client.list_artifacts(copy.info.run_id, "model")}
+    # Exported once, as the originals: the second sweep's file names the same run files.
+    exported = runner.invoke(app, ["results", "export", "tiny", "tiny_again", "--out", "results"])
+    assert exported.exit_code == 0, exported.output
+    runs = {p.stem for p in (store / "results" / "runs").glob("*.json")}
+    assert runs == {f"{k}.{r.info.run_id[:8]}" for k, r in originals.items()}
+    sweep = json.loads((store / "results" / "sweeps" / f"{summary['sweep_id']}.json")
+                       .read_text())
+    assert {n for c in sweep["configurations"] for n in c["runs"].values()} == runs
+
+    # Runs recorded on other data (another fingerprint) are not copied: trained again.
+    for run in [*originals.values(), *copies]:
+        client.set_tag(run.info.run_id, "bionic.dataset_fingerprint", "other-data")
+    trained = runner.invoke(app, ["ablate", "tiny_third", "--experiments", "exp.toml",
+                                  "--json"])
+    assert trained.exit_code == 0, trained.output
+    counts = json.loads(trained.stdout.strip().splitlines()[-1])["counts"]
+    assert counts["finished"] == 4 and counts["skipped"] == 0
+    assert not any("bionic.copied_from" in r.data.tags for r in runs_of(uri, "tiny_third", "run"))
+
+
 def test_diverging_run_is_failed_and_the_sweep_goes_on(store, catalogue, register_plugin):
     register_plugin(feature_plugin("explode_test", criterion=nan_loss))
     base = tiny_config(experiment="diverge", epochs=1, hidden_sizes=(8,), seeds=(0,))

@@ -4,7 +4,8 @@
 configuration, resolved config, feature provenance, dataset, per-epoch metrics, final metrics
 per split, confusion matrices, parameter count and the bionic commit.
 ``results/sweeps/<sweep_id>.json``: a sweep's design and each configuration's seed runs (by file
-name). One file per MLflow run, not per run key: two runs of one key are one computation only as
+name). One file per MLflow run, not per run key (a run copied into another experiment is
+exported as the run it copies): two runs of one key are one computation only as
 far as the key captures it (keys made before built-in features' source entered their
 provenance did not see their code). No wall-clock time is exported, and every file is written
 with sorted keys, so exporting again gives the same bytes.
@@ -22,7 +23,7 @@ from bionic_core.contract.errors import BionicError
 from bionic_core.studies.comparison import collect, run_dataset, run_provenance
 from bionic_core.studies.comparison_model import Row, SweepInfo
 from bionic_core.studies.sweep_records import TAG_CONFIG_KEY, TAG_CONFIGURATION
-from bionic_core.studies.tracking import TAG_KEY, TAG_SETTINGS_KEY, Tracker
+from bionic_core.studies.tracking import TAG_COPIED_FROM, TAG_KEY, TAG_SETTINGS_KEY, Tracker
 
 FORMAT = 1  # the export format's version, in every file
 EPOCH_METRICS = ("train_loss", "val_accuracy", "val_macro_f1", "lr")
@@ -73,6 +74,20 @@ def _confusions(record: dict[str, Any]) -> dict[str, Any]:
     return {split: m["confusion"] for split, m in splits if m and "confusion" in m}
 
 
+def original_run(tracker: Tracker, run_id: str) -> str:
+    """The run a copied run copies (``bionic.copied_from``; see
+    :meth:`~bionic_core.studies.tracking.Tracker.copy_run`) while the store still holds it,
+    else ``run_id``: a run reused by another experiment is exported once, as itself."""
+    origin = tracker.get_run(run_id).data.tags.get(TAG_COPIED_FROM)
+    if not origin:
+        return run_id
+    try:
+        found = tracker.get_run(origin)
+    except Exception:  # noqa: BLE001 - MLflow raises when the run is gone: export the copy
+        return run_id
+    return origin if found.info.lifecycle_stage == "active" else run_id
+
+
 def run_record(tracker: Tracker, run_id: str, row: Row, seed: int) -> dict[str, Any]:
     """One finished seed run as an export record (see the module docstring)."""
     run = tracker.get_run(run_id)
@@ -119,7 +134,8 @@ def export_results(tracker: Tracker, targets: list[str], out: Path) -> list[Path
             configurations = []
             for row in rows:
                 runs = {}
-                for seed, run_id in zip(row.seeds, row.run_ids, strict=True):
+                for seed, copy_id in zip(row.seeds, row.run_ids, strict=True):
+                    run_id = original_run(tracker, copy_id)
                     record = run_record(tracker, run_id, row, seed)
                     name = f"{record['run_key']}.{run_id[:8]}"
                     written.append(write_json(out / "runs" / f"{name}.json", record))

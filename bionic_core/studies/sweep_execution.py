@@ -3,8 +3,10 @@
 A sweep run (parent) holds one configuration run per configuration, which holds one seed run
 per seed. Each of them is found again by its tags when the sweep is rerun. A seed run is
 skipped when its key already finished anywhere in the MLflow experiment (same key, same
-result), continued inside the same MLflow run from its epoch checkpoint when it was
-interrupted, and trained otherwise. A run key is never recorded as finished twice.
+result); copied into the experiment, not trained again, when it finished in another experiment
+of the same store on the same data (the copy's ``bionic.copied_from`` names the original);
+continued inside the same MLflow run from its epoch checkpoint when it was interrupted; and
+trained otherwise. A run key is never recorded as finished twice in one experiment.
 
 Used by a local sweep (:mod:`bionic_core.studies.sweep_run`) and by the workers of a queue
 (:mod:`bionic_core.studies.work_queue`).
@@ -47,6 +49,7 @@ from bionic_core.studies.tracked_run import (
     run_tracked,
 )
 from bionic_core.studies.tracking import (
+    TAG_COPIED_FROM,
     TAG_DATA_FINGERPRINT,
     TAG_KEY,
     TAG_KIND,
@@ -266,21 +269,52 @@ class SweepExecution:
         return runs if status is None else [r for r in runs if r.info.status == status]
 
     def run_one(self, spec: RunSpec, index: int, configuration_run_id: str) -> RunOutcome:
-        """Skip, continue or train one seed run."""
-        decided = self.decide(spec)
+        """Skip, copy, continue or train one seed run."""
+        decided = self.decide(spec, configuration_run_id)
         if isinstance(decided, RunOutcome):
             return decided
         return self.execute(spec, index, configuration_run_id, *decided)
 
-    def decide(self, spec: RunSpec) -> RunOutcome | tuple[str | None, int | None]:
-        """The outcome of a run that needs no training (finished, previously failed), else the
+    def decide(self, spec: RunSpec,
+               configuration_run_id: str) -> RunOutcome | tuple[str | None, int | None]:
+        """The outcome of a run that needs no training (finished here, previously failed,
+        finished in another experiment and copied under ``configuration_run_id``), else the
         interrupted MLflow run to continue (or None) and the epoch it resumes after."""
         existing = self.runs_with_key(spec.key)
+        checkpoint = checkpoint_path(spec.config, self.checkpoint_dir)
+        known = (self._known_outcome(spec, existing, checkpoint)
+                 or self._copy_from_store(spec, configuration_run_id, existing, checkpoint))
+        if known is not None:
+            return known
         if not existing:
             self._note_stale_code(spec)
-        checkpoint = checkpoint_path(spec.config, self.checkpoint_dir)
-        known = self._known_outcome(spec, existing, checkpoint)
-        return known if known is not None else self._resume_point(spec, existing, checkpoint)
+        return self._resume_point(spec, existing, checkpoint)
+
+    def _copy_from_store(self, spec: RunSpec, configuration_run_id: str, existing: list[Any],
+                         checkpoint: Path) -> RunOutcome | None:
+        """When the key finished as a seed run in another experiment of this store, on the
+        same data (fingerprint), copy the latest such run into this sweep (the same result:
+        the key names the computation) instead of training it again; the key's interrupted
+        runs here are ended as KILLED and its checkpoint removed."""
+        others = [e for e in self.tracker.experiments() if e != self.experiment_id]
+        if not others:
+            return None
+        found = latest_run(
+            r for r in search_runs(self.tracker, others, f"tags.`{TAG_KEY}` = {quote(spec.key)} "
+                                   "and attributes.status = 'FINISHED'")
+            if r.data.tags.get(TAG_KIND) == "run"
+            and r.data.tags.get(TAG_DATA_FINGERPRINT) == self.data_fingerprint)
+        if found is None:
+            return None
+        copy_id = self.tracker.copy_run(
+            found.info.run_id, self.plan.experiment, _run_name(spec),
+            tags=self._extra_tags(spec), parent_id=configuration_run_id)
+        origin = self.tracker.get_run(copy_id).data.tags[TAG_COPIED_FROM]
+        kill_runs(self.tracker, [r for r in existing if r.info.status != MlflowStatus.KILLED
+                                 and r.data.tags.get(TAG_KIND) == "run"],
+                  f"superseded by a copy of finished run {origin}")
+        checkpoint.unlink(missing_ok=True)
+        return RunOutcome(spec, Outcome.SKIPPED, copy_id, f"copied from finished run {origin}")
 
     def _note_stale_code(self, spec: RunSpec) -> None:
         """Tell the observer when a finished run of the same settings exists but its features'

@@ -115,7 +115,7 @@ def _run_grouped(sweep: SweepExecution, sweep_run_id: str, result: SweepResult,
 
     pending = []
     for index, spec in enumerate(plan.runs):
-        decided = sweep.decide(spec)
+        decided = sweep.decide(spec, config_runs[spec.configuration])
         if isinstance(decided, RunOutcome):
             report(decided)
         else:

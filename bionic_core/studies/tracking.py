@@ -40,6 +40,7 @@ TAG_KIND = "bionic.kind"  # "run" | "sweep" | "configuration" | "study" | "trial
 TAG_DATA_FINGERPRINT = "bionic.dataset_fingerprint"  # content hash of every split's pixels
 TAG_SETTINGS_KEY = "bionic.settings_key"  # the run key without the features' provenance
 TAG_PROVENANCE = "bionic.feature_provenance"  # enabled feature=what its code is; ...
+TAG_COPIED_FROM = "bionic.copied_from"  # on a copy of a finished run: the run id it copies
 # MLflow 3 opens an experiment on its GenAI pages unless it is model training: the experiment
 # tag its UI reads (mlflow/server/js: `mlflow.experimentKind`, `custom_model_development`),
 # and, for UIs that follow a global "GenAI | Model training" switch instead (3.17), the query
@@ -184,13 +185,14 @@ class Tracker:
         return f"#/experiments/{experiment_id}/{page}?{UI_WORKFLOW}"
 
     def start(self, experiment: str, run_name: str, *, tags: dict[str, str],
-              params: dict[str, str] | None = None, parent_id: str | None = None) -> str:
+              params: dict[str, str] | None = None, parent_id: str | None = None,
+              start_time: int | None = None) -> str:
         all_tags = dict(tags)
         all_tags[TAG_EXPERIMENT] = experiment
         if parent_id is not None:
             all_tags["mlflow.parentRunId"] = parent_id
         run = self._client.create_run(self.experiment_id(experiment), run_name=run_name,
-                                     tags=all_tags)
+                                     tags=all_tags, start_time=start_time)
         if params:
             from mlflow.entities import Param
 
@@ -227,6 +229,36 @@ class Tracker:
 
     def end(self, run_id: str, status: MlflowStatus = MlflowStatus.FINISHED) -> None:
         self._client.set_terminated(run_id, status=status)
+
+    def copy_run(self, run_id: str, experiment: str, run_name: str, *, tags: dict[str, str],
+                 parent_id: str | None = None) -> str:
+        """Copy the ended run ``run_id`` into ``experiment`` and return the copy's id: its
+        params, every metric's whole history (values, steps, times), its tags (``tags``
+        override them; MLflow's own are not copied), its artifacts, its start and end time
+        and its status. The copy's ``bionic.copied_from`` names the original run (the
+        original's original when ``run_id`` is itself a copy)."""
+        from mlflow.entities import Metric
+
+        source = self._client.get_run(run_id)
+        kept = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
+        kept.update(tags)
+        kept[TAG_COPIED_FROM] = source.data.tags.get(TAG_COPIED_FROM, run_id)
+        copy_id = self.start(experiment, run_name, tags=kept, params=dict(source.data.params),
+                             parent_id=parent_id, start_time=source.info.start_time)
+        history = [Metric(m.key, m.value, m.timestamp, m.step) for name in source.data.metrics
+                   for m in self._client.get_metric_history(run_id, name)]
+        for i in range(0, len(history), 1000):
+            self._client.log_batch(copy_id, metrics=history[i:i + 1000])
+        with tempfile.TemporaryDirectory() as tmp:
+            for artifact in self._client.list_artifacts(run_id):
+                local = self.download_artifacts(run_id, artifact.path, tmp)
+                if artifact.is_dir:
+                    self._client.log_artifacts(copy_id, local, artifact.path)
+                else:
+                    self._client.log_artifact(copy_id, local)
+        self._client.set_terminated(copy_id, status=source.info.status,
+                                    end_time=source.info.end_time)
+        return copy_id
 
     def reopen(self, run_id: str) -> None:
         """Mark an interrupted run RUNNING again (its params are write-once: only status and
