@@ -276,6 +276,14 @@ def test_a_key_finished_in_another_experiment_is_copied_not_trained(store):
     assert counts["finished"] == 4 and counts["skipped"] == 0
     assert not any("bionic.copied_from" in r.data.tags for r in runs_of(uri, "tiny_third", "run"))
 
+    # A copy whose original was deleted is exported as itself.
+    gone = copies[0]
+    client.delete_run(gone.data.tags["bionic.copied_from"])
+    alone = runner.invoke(app, ["results", "export", "tiny_again", "--out", "alone"])
+    assert alone.exit_code == 0, alone.output
+    assert f"{gone.data.tags['bionic.run_key']}.{gone.info.run_id[:8]}" in {
+        p.stem for p in (store / "alone" / "runs").glob("*.json")}
+
 
 def test_diverging_run_is_failed_and_the_sweep_goes_on(store, catalogue, register_plugin):
     register_plugin(feature_plugin("explode_test", criterion=nan_loss))
