@@ -23,7 +23,7 @@ from bionic_core.contract.errors import BionicError
 from bionic_core.studies.comparison import collect, run_dataset, run_provenance
 from bionic_core.studies.comparison_model import Row, SweepInfo
 from bionic_core.studies.sweep_records import TAG_CONFIG_KEY, TAG_CONFIGURATION
-from bionic_core.studies.tracking import TAG_COPIED_FROM, TAG_KEY, TAG_SETTINGS_KEY, Tracker
+from bionic_core.studies.tracking import TAG_KEY, TAG_SETTINGS_KEY, Tracker, origin_id
 
 FORMAT = 1  # the export format's version, in every file
 EPOCH_METRICS = ("train_loss", "val_accuracy", "val_macro_f1", "lr")
@@ -78,12 +78,16 @@ def original_run(tracker: Tracker, run_id: str) -> str:
     """The run a copied run copies (``bionic.copied_from``; see
     :meth:`~bionic_core.studies.tracking.Tracker.copy_run`) while the store still holds it,
     else ``run_id``: a run reused by another experiment is exported once, as itself."""
-    origin = tracker.get_run(run_id).data.tags.get(TAG_COPIED_FROM)
-    if not origin:
+    from mlflow.exceptions import MlflowException
+
+    origin = origin_id(tracker.get_run(run_id))
+    if origin == run_id:
         return run_id
     try:
         found = tracker.get_run(origin)
-    except Exception:  # noqa: BLE001 - MLflow raises when the run is gone: export the copy
+    except MlflowException as exc:  # a run deleted for good: export the copy
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
         return run_id
     return origin if found.info.lifecycle_stage == "active" else run_id
 

@@ -49,7 +49,6 @@ from bionic_core.studies.tracked_run import (
     run_tracked,
 )
 from bionic_core.studies.tracking import (
-    TAG_COPIED_FROM,
     TAG_DATA_FINGERPRINT,
     TAG_KEY,
     TAG_KIND,
@@ -59,6 +58,7 @@ from bionic_core.studies.tracking import (
     Tracker,
     environment_tags,
     flatten_params,
+    origin_id,
 )
 from bionic_core.training.loop import RunStatus
 
@@ -309,7 +309,7 @@ class SweepExecution:
         copy_id = self.tracker.copy_run(
             found.info.run_id, self.plan.experiment, _run_name(spec),
             tags=self._extra_tags(spec), parent_id=configuration_run_id)
-        origin = self.tracker.get_run(copy_id).data.tags[TAG_COPIED_FROM]
+        origin = origin_id(found)
         kill_runs(self.tracker, [r for r in existing if r.info.status != MlflowStatus.KILLED
                                  and r.data.tags.get(TAG_KIND) == "run"],
                   f"superseded by a copy of finished run {origin}")

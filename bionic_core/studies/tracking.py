@@ -242,7 +242,7 @@ class Tracker:
         source = self._client.get_run(run_id)
         kept = {k: v for k, v in source.data.tags.items() if not k.startswith("mlflow.")}
         kept.update(tags)
-        kept[TAG_COPIED_FROM] = source.data.tags.get(TAG_COPIED_FROM, run_id)
+        kept[TAG_COPIED_FROM] = origin_id(source)
         copy_id = self.start(experiment, run_name, tags=kept, params=dict(source.data.params),
                              parent_id=parent_id, start_time=source.info.start_time)
         history = [Metric(m.key, m.value, m.timestamp, m.step) for name in source.data.metrics
@@ -320,6 +320,11 @@ class Tracker:
             return []
         return self._client.search_runs([found.experiment_id], filter_string=filter_string,
                                        max_results=5000)
+
+
+def origin_id(run: Any) -> str:
+    """The id of the run that ``run`` copies (its ``bionic.copied_from``), else its own."""
+    return run.data.tags.get(TAG_COPIED_FROM, run.info.run_id)
 
 
 def _val_note(dataset: dict[str, Any]) -> str:
