@@ -10,14 +10,16 @@ from bionic_cli.console import err_console
 from bionic_cli.options import TrackingOpt
 
 results_app = typer.Typer(
-    help="Published results: export runs from MLflow, rebuild tables from the exports.",
+    help="Published results: export runs from MLflow, rebuild tables from the exports, "
+    "import them into a store.",
     no_args_is_help=True,
 )
 
 
 @results_app.callback()
 def _results() -> None:
-    """Published results: export runs from MLflow, rebuild tables from the exports."""
+    """Published results: export runs from MLflow, rebuild tables from the exports, import
+    them into a store."""
 
 
 @results_app.command("export")
@@ -36,6 +38,28 @@ def export(
 
     written = export_results(Tracker(tracking_uri), targets, out)
     err_console.print(f"{len(written)} files written under {out}")
+
+
+@results_app.command("import")
+def import_(
+    results: Path = typer.Argument(Path("results"), help="the results folder (runs/, sweeps/)"),
+    tracking_uri: str | None = TrackingOpt,
+) -> None:
+    """Rebuild in an MLflow store the exported runs and sweeps of RESULTS (everything their
+    files hold, not the models): `bionic compare` and the MLflow UI then show them, and a sweep
+    continued or run there skips or copies the run keys it finds finished instead of training
+    them again. What the store holds already is not imported twice; exporting again writes
+    the same files."""
+    from bionic_core.studies.results_import import import_results
+    from bionic_core.studies.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    report = import_results(tracker, results)
+    err_console.print(
+        f"{report.runs} runs and {report.sweeps} sweeps imported from {results} into "
+        f"{tracker.uri}" + (f" ({report.copies} runs copied into the experiments of sweeps "
+                           "that share them)" if report.copies else "")
+        + f"; already there: {report.present_runs} runs, {report.present_sweeps} sweeps")
 
 
 @results_app.command("model")

@@ -33,6 +33,7 @@ from bionic_core.studies.sweep_records import (
     TAG_CONFIG_KEY,
     TAG_CONFIGURATION,
     TAG_DESIGN,
+    TAG_RUN_KEYS,
     TAG_SWEEP,
     search_runs,
 )
@@ -199,7 +200,7 @@ def _add_seed_run(row: Row, seed: int, run: Any) -> None:
 def _row(config: Any, sweep: SweepInfo, finished: dict[str, Any]) -> Row:
     """A configuration run's row, with its seeds' finished runs."""
     tags = config.data.tags
-    keys = [item.split(":", 1) for item in _split_tag(tags.get("bionic.run_keys"))]
+    keys = [item.split(":", 1) for item in _split_tag(tags.get(TAG_RUN_KEYS))]
     features = tags.get("bionic.features", "")
     row = Row(tags.get(TAG_CONFIGURATION, config.info.run_name or "?"),
               tags.get(TAG_CONFIG_KEY, ""), sweep.sweep_id,

@@ -1,6 +1,7 @@
 """Exporting the runs behind published results from MLflow to small, byte-stable JSON files.
 
-``results/runs/<run_key>.<run id prefix>.json``: one finished seed run — its keys,
+``results/runs/<run_key>.<run id prefix>.json``: one finished seed run (a run imported from an
+export keeps the run id it was exported as: exporting it again writes the same file) — its keys,
 configuration, resolved config, feature provenance, dataset, per-epoch metrics, final metrics
 per split, confusion matrices, parameter count and the bionic commit.
 ``results/sweeps/<sweep_id>.json``: a sweep's design and each configuration's seed runs (by file
@@ -26,6 +27,9 @@ from bionic_core.studies.sweep_records import TAG_CONFIG_KEY, TAG_CONFIGURATION
 from bionic_core.studies.tracking import TAG_KEY, TAG_SETTINGS_KEY, Tracker, origin_id
 
 FORMAT = 1  # the export format's version, in every file
+# On a run imported from an export (bionic_core.studies.results_import): the MLflow run id it
+# was exported as, which its export keeps (run id and file name).
+TAG_EXPORTED_AS = "bionic.exported_as"
 EPOCH_METRICS = ("train_loss", "val_accuracy", "val_macro_f1", "lr")
 SPLITS = ("test_private", "test_public", "test", "train", "val")  # longest match first
 _FINAL = re.compile(rf"final_({'|'.join(SPLITS)})_(accuracy|macro_f1|recall_.+|precision_.+)")
@@ -104,7 +108,8 @@ def run_record(tracker: Tracker, run_id: str, row: Row, seed: int) -> dict[str, 
     dataset = run_dataset(tags)
     return {
         "format": FORMAT, "run_key": key, "settings_key": tags.get(TAG_SETTINGS_KEY),
-        "mlflow_run_id": run_id, "experiment": tags.get("bionic.experiment"),
+        "mlflow_run_id": tags.get(TAG_EXPORTED_AS, run_id),
+        "experiment": tags.get("bionic.experiment"),
         "configuration": tags.get(TAG_CONFIGURATION, row.name),
         "config_key": tags.get(TAG_CONFIG_KEY, row.config_key), "seed": seed,
         "config": config if config is not None else dict(run.data.params),
@@ -141,7 +146,7 @@ def export_results(tracker: Tracker, targets: list[str], out: Path) -> list[Path
                 for seed, copy_id in zip(row.seeds, row.run_ids, strict=True):
                     run_id = original_run(tracker, copy_id)
                     record = run_record(tracker, run_id, row, seed)
-                    name = f"{record['run_key']}.{run_id[:8]}"
+                    name = f"{record['run_key']}.{record['mlflow_run_id'][:8]}"
                     written.append(write_json(out / "runs" / f"{name}.json", record))
                     runs[str(seed)] = name
                 configurations.append({

@@ -31,6 +31,7 @@ from bionic_core.studies.sweep_records import (
     TAG_CONFIGURATION,
     TAG_DESIGN,
     TAG_REASON,
+    TAG_RUN_KEYS,
     TAG_STATUS,
     TAG_SWEEP,
     Outcome,
@@ -104,6 +105,10 @@ class PendingRun(NamedTuple):
     configuration_run_id: str
     adopt_id: str | None  # the interrupted MLflow run it continues, or None for a new one
     resumed_from: int | None  # the epoch of the checkpoint it continues from
+
+
+def _run_keys(planned: PlannedConfiguration) -> str:
+    return ",".join(f"{r.seed}:{r.key}" for r in planned.runs)
 
 
 def _run_name(spec: RunSpec) -> str:
@@ -209,10 +214,13 @@ class SweepExecution:
 
     def open_configuration_run(self, sweep_run_id: str, index: int,
                                planned: PlannedConfiguration) -> str:
-        """The configuration run's id (found again below the sweep run, or started now)."""
+        """The configuration run's id (found again below the sweep run, or started now). A
+        run found again is told the plan's run keys (an imported sweep knows only the keys
+        its export had runs of)."""
         found = self._reopen(f"tags.`{PARENT}` = {quote(sweep_run_id)} and "
                              f"tags.`{TAG_CONFIG_KEY}` = {quote(planned.key)}")
         if found is not None:
+            self.tracker.set_tags(found, {TAG_RUN_KEYS: _run_keys(planned)})
             return found
         return self.tracker.start(self.plan.experiment, planned.name,
                                   tags=self._configuration_tags(index, planned),
@@ -227,7 +235,7 @@ class SweepExecution:
                 "bionic.removed": ",".join(c.removed), "bionic.added": ",".join(c.added),
                 "bionic.group": planned.group,
                 **({"bionic.settings": "; ".join(c.settings)} if c.settings else {}),
-                "bionic.run_keys": ",".join(f"{r.seed}:{r.key}" for r in planned.runs)}
+                TAG_RUN_KEYS: _run_keys(planned)}
 
     def _configuration_params(self, planned: PlannedConfiguration) -> dict[str, str]:
         # Every resolved hyper-parameter: the plan's configs carry every feature parameter.

@@ -20,6 +20,7 @@ TAG_CONFIGURATION = "bionic.configuration"
 TAG_CONFIG_KEY = "bionic.config_key"
 TAG_STATUS = "bionic.status"  # on seed runs: finished | failed (diverged) | error (exception)
 TAG_REASON = "bionic.reason"
+TAG_RUN_KEYS = "bionic.run_keys"  # on a configuration run: seed:key,... of its planned seeds
 PARENT = "mlflow.parentRunId"
 class Outcome(StrEnum):
     """How a planned run of a sweep ended (see sweep_execution.RunOutcome)."""

@@ -210,6 +210,16 @@ class Tracker:
         if items:
             self._client.log_batch(run_id, metrics=items)
 
+    def log_metric_steps(self, run_id: str, steps: dict[int, dict[str, float]]) -> None:
+        """Metrics at several steps at once (step → {name: value}), e.g. a whole history."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for step, row in steps.items()
+                 for k, v in row.items() if isinstance(v, (int, float))]
+        for i in range(0, len(items), 1000):
+            self._client.log_batch(run_id, metrics=items[i:i + 1000])
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self._client.set_tag(run_id, key, value)
