@@ -28,6 +28,10 @@ def export(
         ..., help="experiment name (its latest sweep), sweep id or prefix, sweep name or sweep "
         "run id"),
     out: Path = typer.Option(Path("results"), "--out", help="the results folder"),
+    runs_only: bool = typer.Option(
+        False, "--runs-only", help="write the finished runs but not the sweep's file (a sweep "
+        "still running: its runs survive the machine, `bionic results import` brings them "
+        "back, and no table of it is built yet)"),
     tracking_uri: str | None = TrackingOpt,
 ) -> None:
     """Write every finished seed run of the sweeps to OUT/runs/<run_key>.<run id>.json (one
@@ -36,7 +40,7 @@ def export(
     from bionic_core.studies.results_export import export_results
     from bionic_core.studies.tracking import Tracker
 
-    written = export_results(Tracker(tracking_uri), targets, out)
+    written = export_results(Tracker(tracking_uri), targets, out, runs_only=runs_only)
     err_console.print(f"{len(written)} files written under {out}")
 
 

@@ -77,6 +77,12 @@ def test_a_partly_exported_sweep_continues_with_its_missing_runs_only(store, tmp
     ran = runner.invoke(app, ["ablate", "tiny", "--experiments", "exp.toml", "--json"])
     sweep_id = json.loads(ran.stdout.strip().splitlines()[-1])["sweep_id"]
     assert runner.invoke(app, ["results", "export", "tiny", "--out", "results"]).exit_code == 0
+    # --runs-only: the runs, no sweep file (no table of a sweep still running).
+    assert runner.invoke(app, ["results", "export", "tiny", "--out", "partial",
+                               "--runs-only"]).exit_code == 0
+    assert snapshot(store / "partial") == {
+        name: data for name, data in snapshot(store / "results").items()
+        if name.startswith("runs/")}
     # One seed run not exported (the machine was lost before it finished).
     sweep_file = store / "results" / "sweeps" / f"{sweep_id}.json"
     sweep = json.loads(sweep_file.read_text())

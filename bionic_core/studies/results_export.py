@@ -133,9 +133,11 @@ def sweep_record(sweep: SweepInfo, configurations: list[dict[str, Any]]) -> dict
             "configurations": configurations}
 
 
-def export_results(tracker: Tracker, targets: list[str], out: Path) -> list[Path]:
-    """Write every finished seed run of the sweeps ``targets`` name, and each sweep's file,
-    under ``out``; return the paths written."""
+def export_results(tracker: Tracker, targets: list[str], out: Path, *,
+                   runs_only: bool = False) -> list[Path]:
+    """Write every finished seed run of the sweeps ``targets`` name, and each sweep's file
+    (not with ``runs_only``: a sweep still running keeps its runs without a table), under
+    ``out``; return the paths written."""
     sweeps, per_sweep = collect(tracker, targets)
     written: list[Path] = []
     with tracker.contact():
@@ -154,6 +156,7 @@ def export_results(tracker: Tracker, targets: list[str], out: Path) -> list[Path
                     "features": list(row.features), "removed": list(row.removed),
                     "added": list(row.added), "group": row.group,
                     "planned_seeds": row.planned_seeds, "runs": runs})
-            written.append(write_json(out / "sweeps" / f"{sweep.sweep_id}.json",
-                                      sweep_record(sweep, configurations)))
+            if not runs_only:
+                written.append(write_json(out / "sweeps" / f"{sweep.sweep_id}.json",
+                                          sweep_record(sweep, configurations)))
     return written
