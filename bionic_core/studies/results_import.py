@@ -14,7 +14,7 @@ A run or sweep already in the store (by that id, or imported before) is not impo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,13 @@ from bionic_core.studies.sweep_records import (
     search_runs,
 )
 from bionic_core.studies.tracking import (
+    TAG_COPIED_FROM,
     TAG_DATA_FINGERPRINT,
-    TAG_KEY,
+    TAG_EXPERIMENT,
     TAG_KIND,
-    TAG_PROVENANCE,
-    TAG_SETTINGS_KEY,
     MlflowStatus,
     Tracker,
-    provenance_tag,
+    seed_run_tags,
 )
 
 TAG_IMPORTED_FROM = "bionic.imported_from"  # the export file a run or sweep was imported from
@@ -53,7 +52,6 @@ class ImportReport:
     copies: int = 0  # runs of another experiment copied into a sweep's
     present_runs: int = 0  # exported runs the store held already
     present_sweeps: int = 0
-    files: list[str] = field(default_factory=list)
 
 
 def read_export(path: Path) -> dict[str, Any]:
@@ -69,16 +67,16 @@ def read_export(path: Path) -> dict[str, Any]:
 
 
 def _run_tags(record: dict[str, Any], name: str) -> dict[str, str]:
-    dataset, config = record["dataset"], record["config"]
-    optional = {TAG_SETTINGS_KEY: record.get("settings_key"),
-                "git.commit": record.get("bionic_commit"),
+    dataset = record["dataset"]
+    optional = {"git.commit": record.get("bionic_commit"),
                 "bionic.version": record.get("bionic_version")}
-    return {TAG_KEY: record["run_key"], TAG_KIND: "run", "bionic.seed": str(record["seed"]),
-            TAG_PROVENANCE: provenance_tag(record.get("feature_provenance") or {}),
-            "bionic.dataset": str(dataset["name"]),
-            TAG_DATA_FINGERPRINT: str(dataset["fingerprint"]),
-            "bionic.dataset_is_demo": str(bool(dataset["is_demo"])),
-            "bionic.features": ",".join(sorted(config.get("features", []))) or "(none)",
+    return {**seed_run_tags(key=record["run_key"], seed=record["seed"],
+                            settings_key=record.get("settings_key"),
+                            provenance=record.get("feature_provenance") or {},
+                            dataset=str(dataset["name"]),
+                            fingerprint=str(dataset["fingerprint"]),
+                            is_demo=bool(dataset["is_demo"]),
+                            features=record["config"].get("features", [])),
             TAG_CONFIGURATION: record["configuration"], TAG_CONFIG_KEY: record["config_key"],
             TAG_STATUS: "finished", TAG_EXPORTED_AS: record["mlflow_run_id"],
             TAG_IMPORTED_FROM: f"runs/{name}.json",
@@ -121,9 +119,9 @@ class _Importer:
         for run in every:
             tags = run.data.tags
             exported = tags.get(TAG_EXPORTED_AS) or (
-                tags.get("bionic.copied_from") if tags.get(TAG_KIND) == "run" else None)
+                tags.get(TAG_COPIED_FROM) if tags.get(TAG_KIND) == "run" else None)
             if exported:
-                self.placed.setdefault(exported, {})[tags.get("bionic.experiment", "")] = \
+                self.placed.setdefault(exported, {})[tags.get(TAG_EXPERIMENT, "")] = \
                     run.info.run_id
         self.sweeps = {r.data.tags.get(TAG_SWEEP) for r in every
                        if r.data.tags.get(TAG_KIND) == "sweep"}
@@ -166,7 +164,6 @@ class _Importer:
         tracker.end(run_id, MlflowStatus.FINISHED)
         self.placed.setdefault(record["mlflow_run_id"], {})[record["experiment"]] = run_id
         self.report.runs += 1
-        self.report.files.append(f"runs/{name}.json")
         return run_id
 
     def sweep(self, path: Path) -> None:
@@ -193,7 +190,6 @@ class _Importer:
         tracker.end(sweep_run, MlflowStatus.FINISHED if complete else MlflowStatus.FAILED)
         self.sweeps.add(sweep["sweep_id"])
         self.report.sweeps += 1
-        self.report.files.append(f"sweeps/{path.name}")
 
     def configuration(self, configuration: dict[str, Any], order: int, sweep_run: str,
                       common: dict[str, str], experiment: str) -> bool:
@@ -237,13 +233,13 @@ def import_results(tracker: Tracker, results: Path) -> ImportReport:
     if not runs.is_dir():
         raise BionicError(f"{results}: no runs/ folder of exported runs (write one with "
                           "`bionic results export`)")
+    run_files = sorted(runs.glob("*.json"))
     with tracker.contact():
         importer = _Importer(tracker, results)
         for path in sorted(sweeps.glob("*.json")) if sweeps.is_dir() else []:
             importer.sweep(path)
-        for path in sorted(runs.glob("*.json")):
+        for path in run_files:
             importer.run(path.stem)
     report = importer.report
-    report.present_runs = len(list(runs.glob("*.json"))) - report.runs
-    report.files.sort()
+    report.present_runs = len(run_files) - report.runs
     return report

@@ -13,18 +13,13 @@ from bionic_core.contract.errors import error_line
 from bionic_core.data import Dataset
 from bionic_core.host import Catalogue, FeatureFailure
 from bionic_core.studies.tracking import (
-    TAG_DATA_FINGERPRINT,
     TAG_EXPERIMENT,
-    TAG_KEY,
-    TAG_KIND,
-    TAG_PROVENANCE,
-    TAG_SETTINGS_KEY,
     MlflowStatus,
     Tracker,
     environment_tags,
     flatten_params,
     log_run_result,
-    provenance_tag,
+    seed_run_tags,
 )
 from bionic_core.studies.training_images import log_training_images
 from bionic_core.training.batch_progress import BatchCallback
@@ -69,12 +64,11 @@ def start_tracked(
     data = load_run_data(config)
     device = str(resolve_device(config.device))
     spec = config.spec()  # resolved: every feature parameter with its default filled in
-    tags = {TAG_KEY: config.key(), TAG_KIND: "run", "bionic.seed": str(config.seed),
-            TAG_SETTINGS_KEY: config.settings_key(),
-            TAG_PROVENANCE: provenance_tag(config.feature_provenance),
-            "bionic.dataset": data.name, TAG_DATA_FINGERPRINT: data.fingerprint(),
-            "bionic.dataset_is_demo": str(data.is_demo),
-            "bionic.features": ",".join(sorted(config.features)) or "(none)",
+    tags = {**seed_run_tags(key=config.key(), seed=config.seed,
+                            settings_key=config.settings_key(),
+                            provenance=config.feature_provenance, dataset=data.name,
+                            fingerprint=data.fingerprint(), is_demo=data.is_demo,
+                            features=config.features),
             **environment_tags(device), **(extra_tags or {})}
     if run_id is None:
         run_id = tracker.start(config.experiment,

@@ -84,6 +84,18 @@ def provenance_tag(provenance: dict[str, str]) -> str:
     return "; ".join(f"{name}={what}" for name, what in sorted(provenance.items())) or "(none)"
 
 
+def seed_run_tags(*, key: str, seed: int, settings_key: str | None,
+                  provenance: dict[str, str], dataset: str, fingerprint: str, is_demo: bool,
+                  features: Any) -> dict[str, str]:
+    """The tags that identify a seed run: what sweeps find it by (key, kind, data) and what
+    its export reads. Shared by a run trained here and a run imported from an export."""
+    return {TAG_KEY: key, TAG_KIND: "run", "bionic.seed": str(seed),
+            **({TAG_SETTINGS_KEY: settings_key} if settings_key is not None else {}),
+            TAG_PROVENANCE: provenance_tag(provenance), "bionic.dataset": dataset,
+            TAG_DATA_FINGERPRINT: fingerprint, "bionic.dataset_is_demo": str(is_demo),
+            "bionic.features": ",".join(sorted(features)) or "(none)"}
+
+
 def flatten_params(config_spec: dict[str, Any], all_features: list[str]) -> dict[str, str]:
     """MLflow params: one flag per known feature, each feature parameter, each hyper-parameter."""
     params: dict[str, str] = {}
@@ -202,13 +214,7 @@ class Tracker:
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
-                 if isinstance(v, (int, float))]
-        if items:
-            self._client.log_batch(run_id, metrics=items)
+        self.log_metric_steps(run_id, {step or 0: metrics})
 
     def log_metric_steps(self, run_id: str, steps: dict[int, dict[str, float]]) -> None:
         """Metrics at several steps at once (step → {name: value}), e.g. a whole history."""
