@@ -223,3 +223,102 @@ def test_a_joint_comparison_can_take_another_configuration_of_the_first_sweep_as
         table('reference = "0123456789abcdef"\n')
     with pytest.raises(BionicError, match=r"comparisons.refs: expected .*reference ="):
         table("reference = 3\n")
+
+
+def _twin_exports(root: Path, sweeps: dict[str, dict[str, dict[int, list[dict]]]],
+                  monitor: str = "val_macro_f1") -> None:
+    """Minimal exports for twin tables: ``{sweep id: {configuration: {seed: epoch rows}}}``,
+    each run's test accuracy its last epoch's holdout accuracy."""
+    import json
+
+    from bionic_core.studies.results_export import FORMAT
+
+    (root / "sweeps").mkdir(parents=True)
+    (root / "runs").mkdir()
+    for sweep_id, configs in sweeps.items():
+        entries = []
+        for config, seeds in configs.items():
+            keys = {}
+            for seed, epochs in seeds.items():
+                keys[str(seed)] = key = f"{sweep_id}.{config}.{seed}"
+                (root / "runs" / f"{key}.json").write_text(json.dumps({
+                    "format": FORMAT, "config": {"monitor": monitor}, "epochs": epochs,
+                    "final": {"test": {"accuracy": epochs[-1]["val_accuracy"]}}}))
+            entries.append({"name": config, "runs": keys})
+        (root / "sweeps" / f"{sweep_id}.json").write_text(json.dumps({
+            "format": FORMAT, "sweep_id": sweep_id, "name": f"sweep-{sweep_id}",
+            "configurations": entries}))
+
+
+def _epochs(f1: list[float], acc: list[float] | None = None) -> list[dict]:
+    acc = acc or [0.5] * len(f1)
+    return [{"epoch": i + 1, "lr": 1e-3 / 2 ** i, "val_macro_f1": f, "val_accuracy": a}
+            for i, (f, a) in enumerate(zip(f1, acc, strict=True))]
+
+
+def test_a_twin_table_sets_each_later_run_beside_its_earlier_twin(tmp_path):
+    """``[twins.NAME]``: each run of the later sweep beside the earlier sweep's run of the same
+    configuration name and seed; the kept epoch is the first with the best monitored value (as
+    the training loop keeps it), so a tie keeps the earlier epoch; runs without a twin are left
+    out; ``names`` renames configurations."""
+    from bionic_core.studies.results_tables import _TwinSpec, twin_table
+
+    _twin_exports(tmp_path, {
+        "early": {"ref": {0: _epochs([0.1, 0.3, 0.2]), 1: _epochs([0.2, 0.1])},
+                  "dense": {0: _epochs([0.4, 0.4, 0.1])}},
+        "late": {"dense": {0: _epochs([0.4, 0.4, 0.1, 0.5, 0.2], [.5, .5, .5, .6, .61])},
+                 "ref": {0: _epochs([0.1, 0.3, 0.2, 0.3]), 2: _epochs([0.9])},
+                 "new": {0: _epochs([0.9])}}})
+    text = twin_table(tmp_path, "t", _TwinSpec(("early", "late"), ("p15", "p30"),
+                                               {"ref": "wiring"}))
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "(seed)" not in line]
+    assert rows == ["| dense (0) | 1 / 3 | 4 / 5 | 2.5e-4 | 6.25e-5 | 50.00 → 61.00 |",
+                    "| wiring (0) | 2 / 3 | 2 / 4 | 2.5e-4 | 1.25e-4 | 50.00 → 50.00 |"]
+    assert "sweep-late (late), p30, beside its twin of sweep-early (early), p15" in text
+
+
+def test_a_twin_tables_kept_epoch_follows_the_runs_monitored_metric(tmp_path):
+    from bionic_core.studies.results_tables import _TwinSpec, twin_table
+
+    epochs = _epochs([0.1, 0.3, 0.2], [0.6, 0.4, 0.5])
+    _twin_exports(tmp_path, {"a": {"ref": {0: epochs}}, "b": {"ref": {0: epochs}}},
+                  monitor="val_accuracy")
+    text = twin_table(tmp_path, "t", _TwinSpec(("a", "b"), ("x", "y"), {}))
+    assert "| ref (0) | 1 / 3 | 1 / 3 |" in text  # by macro-F1 it would be epoch 2
+
+
+def test_a_twin_table_refuses_an_unknown_sweep_or_no_twin_by_name(tmp_path):
+    from bionic_core.contract.errors import BionicError
+    from bionic_core.studies.results_tables import _TwinSpec, twin_table
+
+    _twin_exports(tmp_path, {"a": {"ref": {0: _epochs([0.1])}}, "b": {"ref": {1: _epochs([0.1])}}})
+    with pytest.raises(BionicError, match=r"comparisons.toml: twins.t: no exported sweep nosuch"):
+        twin_table(tmp_path, "t", _TwinSpec(("a", "nosuch"), ("x", "y"), {}))
+    with pytest.raises(BionicError, match=r"twins.t: no run of b has a twin .* in a"):
+        twin_table(tmp_path, "t", _TwinSpec(("a", "b"), ("x", "y"), {}))
+
+
+@pytest.mark.skipif(not (RESULTS / "sweeps" / "2904201f020f.json").is_file(),
+                    reason="needs the committed patience-30 sweep export")
+def test_bionic_results_tables_writes_the_twin_tables_comparisons_toml_names(tmp_path):
+    import shutil
+
+    from bionic_core.contract.errors import BionicError
+
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    (tmp_path / "sweeps").mkdir()
+    for sweep_id in ("2a4ea203f81b", "2904201f020f"):
+        shutil.copy(RESULTS / "sweeps" / f"{sweep_id}.json", tmp_path / "sweeps")
+    (tmp_path / "comparisons.toml").write_text(
+        '[twins.p30]\nsweeps = ["2a4ea203f81b", "2904201f020f"]\n'
+        'labels = ["patience 15", "patience 30"]\n')
+    written = {p.name: p for p in build_tables(tmp_path, tmp_path / "tables")}
+    text = written["twins_p30.md"].read_text()
+    assert sum(line.startswith("| reference (") for line in text.splitlines()) == 3
+    assert sum(line.startswith("| dense_matched#0 (") for line in text.splitlines()) == 3
+    for bad in ('sweeps = ["2a4ea203f81b"]\nlabels = ["a", "b"]\n',
+                'sweeps = ["2a4ea203f81b", "2904201f020f"]\nlabels = ["a"]\n',
+                'sweeps = ["2a4ea203f81b", "2904201f020f"]\nlabels = ["a", "b"]\nforce = true\n'):
+        (tmp_path / "comparisons.toml").write_text("[twins.p30]\n" + bad)
+        with pytest.raises(BionicError, match=r"comparisons.toml: twins.p30: expected .*labels"):
+            build_tables(tmp_path, tmp_path / "tables")

@@ -1,8 +1,8 @@
 """Rebuilding the published tables and figures from exported results alone (no MLflow): each
 exported sweep's comparison table (the statistics of ``bionic compare``), a headline table
 (mean ± std over seeds per configuration and split), and per sweep its learning curves and Δ
-chart. See :mod:`bionic_core.studies.results_export`
-for the files read here."""
+chart, the joint comparisons and twin tables ``results/comparisons.toml`` names. See
+:mod:`bionic_core.studies.results_export` for the files read here."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     """Write ``comparison_<sweep_id>.md`` and ``per_class_<sweep_id>.md`` (recall and
     precision per class) for every exported sweep, ``headline.md``, and both tables of each
     joint comparison ``results/comparisons.toml`` names (``comparison_<name>.md``,
-    ``per_class_<name>.md``), under ``out``, from the files under ``results`` alone; return
-    the paths written."""
+    ``per_class_<name>.md``) and each twin table it names (``twins_<name>.md``), under
+    ``out``, from the files under ``results`` alone; return the paths written."""
     paths = sweep_files(results)
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
@@ -178,7 +178,25 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         target.write_text(render(joint, "markdown") + "\n", encoding="utf-8")
         classes.write_text(render_per_class(joint) + "\n", encoding="utf-8")
         written += [target, classes]
+    for name, twins in _twin_specs(results).items():
+        written.append(out / f"twins_{name}.md")
+        written[-1].write_text(twin_table(results, name, twins), encoding="utf-8")
     return written
+
+
+def _comparisons_file(results: Path, kind: str) -> dict[str, Any]:
+    """The ``[KIND.NAME]`` tables of ``results/comparisons.toml`` (``comparisons`` or
+    ``twins``); none when the file is absent."""
+    path = results / COMPARISONS
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get(kind, {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BionicError(f"{path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(table, dict):
+        raise BionicError(f"{path}: {kind}: expected tables [{kind}.NAME]")
+    return table
 
 
 class _JointSpec(NamedTuple):
@@ -202,13 +220,7 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
     comparisons whose configurations come from
     several exported sweeps (e.g. `paper` and `baseline`, which cannot share one experiment);
     none when the file is absent."""
-    path = results / COMPARISONS
-    if not path.is_file():
-        return {}
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("comparisons", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise BionicError(f"{path}: {str(exc).splitlines()[0]}") from None
+    path, table = results / COMPARISONS, _comparisons_file(results, "comparisons")
     out = {}
     for name, entry in table.items():
         fields = entry if isinstance(entry, dict) else {}  # not a table: no sweeps, refused below
@@ -262,6 +274,110 @@ def _joint(results: Path, name: str, spec: _JointSpec) -> Comparison:
                               f"{ids[0]}")
         sweeps[0] = dataclasses.replace(sweeps[0], anchor=chosen.name)
     return analyse(sweeps, merge_rows(per_sweep), force=force, one_family=True)
+
+
+# ============================================================================ twin runs
+
+
+class _TwinSpec(NamedTuple):
+    """One ``[twins.NAME]`` entry of ``results/comparisons.toml``."""
+    ids: tuple[str, str]
+    labels: tuple[str, str]
+    names: dict[str, str]
+
+
+def _twin_specs(results: Path) -> dict[str, _TwinSpec]:
+    """``results/comparisons.toml``'s ``[twins.NAME] sweeps = ["<earlier>", "<later>"]``,
+    ``labels = ["<what the earlier ran>", "<what the later ran>"]`` (optional
+    ``names = { "<configuration>" = "name" }``): each run of the later sweep beside the run of
+    the earlier one with the same configuration name and seed, e.g. the same models trained
+    again with a longer early-stopping patience; none when the file is absent."""
+    path, out = results / COMPARISONS, {}
+    for name, entry in _comparisons_file(results, "twins").items():
+        fields = entry if isinstance(entry, dict) else {}
+        ids, labels, names = fields.get("sweeps"), fields.get("labels"), fields.get("names", {})
+        if not re.fullmatch(r"[\w-]+", name) or not all(
+                isinstance(v, list) and len(v) == 2 and all(isinstance(i, str) for i in v)
+                for v in (ids, labels)) or not isinstance(names, dict) \
+                or set(fields) - {"sweeps", "labels", "names"}:
+            raise BionicError(f"{path}: twins.{name}: expected a name of letters, digits, _ or - "
+                              "and sweeps = [\"<earlier sweep id>\", \"<later sweep id>\"], "
+                              "labels = [\"<earlier>\", \"<later>\"] (names = "
+                              "{ \"<configuration>\" = \"name\" })")
+        out[name] = _TwinSpec(tuple(ids), tuple(labels), {k: str(v) for k, v in names.items()})
+    return out
+
+
+class _Stop(NamedTuple):
+    """Where one exported run stopped: the epoch it kept (and tested), its last epoch, its
+    rate in the last epoch and its test accuracy."""
+    kept: int
+    last: int
+    rate: float
+    accuracy: float
+
+
+def _stop(path: Path) -> _Stop:
+    """The kept epoch as the training loop keeps it: the first epoch with the best validation
+    value of the run's monitored metric."""
+    run = read_json(path)
+    try:
+        monitor, epochs = run["config"]["monitor"], run["epochs"]
+        values = [(row[monitor], row["epoch"]) for row in epochs
+                  if math.isfinite(row.get(monitor, math.nan))]
+        best = max(value for value, _ in values)
+        return _Stop(next(e for value, e in values if value == best), epochs[-1]["epoch"],
+                     epochs[-1]["lr"], 100 * run["final"]["test"]["accuracy"])
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise BionicError(f"{path}: damaged export file (no epochs or missing {exc})") from None
+
+
+def _rate(value: float) -> str:
+    """A learning rate to three figures, as ``7.81e-6``, ``1.25e-4`` or ``1e-6``."""
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def twin_table(results: Path, name: str, spec: _TwinSpec) -> str:
+    """Each run of the later sweep (``spec.ids[1]``) beside its twin of the earlier one: kept
+    and last epoch, the rate at the end and test accuracy, in the later sweep's order of
+    configurations and seeds; one line naming the file when a sweep is not exported or no run
+    has a twin."""
+    where = f"{results / COMPARISONS}: twins.{name}"
+    runs: list[dict[str, dict[int, str]]] = []
+    titles = []
+    for sweep_id in spec.ids:
+        path = results / "sweeps" / f"{sweep_id}.json"
+        if not path.is_file():
+            raise BionicError(f"{where}: no exported sweep {sweep_id} ({path})")
+        data = read_json(path)
+        try:
+            runs.append({c["name"]: {int(s): key for s, key in c["runs"].items()}
+                         for c in data["configurations"]})
+            titles.append(f"{data['name']} ({sweep_id})")
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise BionicError(f"{path}: damaged export file (bad or missing {exc})") from None
+    earlier, later = runs
+    a, b = spec.labels
+    lines = [f"**twins {name}: each run of {titles[1]}, {b}, beside its twin of {titles[0]}, "
+             f"{a}: the same configuration and seed · split test**", "",
+             f"| run (seed) | kept epoch / last, {a} | kept epoch / last, {b} | rate at the end, "
+             f"{a} | rate at the end, {b} | test accuracy % ({a} → {b}) |",
+             "|---|---|---|---|---|---|"]
+    for config, seeds in later.items():
+        for seed in sorted(set(seeds) & set(earlier.get(config, {}))):
+            x, y = (_stop(results / "runs" / f"{keys[config][seed]}.json")
+                    for keys in (earlier, later))
+            lines.append(f"| {spec.names.get(config, config)} ({seed}) | {x.kept} / {x.last} | "
+                         f"{y.kept} / {y.last} | {_rate(x.rate)} | {_rate(y.rate)} | "
+                         f"{x.accuracy:.2f} → {y.accuracy:.2f} |")
+    if len(lines) == 4:
+        raise BionicError(f"{where}: no run of {spec.ids[1]} has a twin (the same configuration "
+                          f"name and seed) in {spec.ids[0]}")
+    lines += ["", "_kept epoch: the first epoch with the best holdout value of the run's "
+              "monitored metric, the one tested; last: the last epoch trained; rate: the "
+              "learning rate in the last epoch_"]
+    return "\n".join(lines) + "\n"
 
 
 # ============================================================================ figures
