@@ -96,6 +96,19 @@ def test_export_is_byte_stable_and_tables_match_compare(store, monkeypatch):
     one_error_line(runner.invoke(app, ["results", "figures", "--results", "nothing"]),
                    "no exported sweep")
 
+    # A twin table (the sweep beside itself: each run is its own twin); a bad entry is one line.
+    pairs = store / "results" / "comparisons.toml"
+    pairs.write_text(f'[twins.self]\nsweeps = ["{sweep_id}", "{sweep_id}"]\nlabels = ["a", "b"]\n')
+    assert runner.invoke(app, ["results", "tables"]).exit_code == 0
+    twins = (store / "results" / "tables" / "twins_self.md").read_text().splitlines()
+    rows = [line.strip("| ").split(" | ") for line in twins if line.startswith("| reference (")]
+    assert [r[0] for r in rows] == ["reference (0)", "reference (1)"]
+    assert all(r[1] == r[2] and r[3] == r[4] and len(set(r[5].split(" → "))) == 1 for r in rows)
+    pairs.write_text('[twins.self]\nsweeps = ["x"]\n')
+    one_error_line(runner.invoke(app, ["results", "tables"]), "comparisons.toml",
+                   "twins.self: expected")
+    pairs.unlink()
+
     # A damaged or missing export file is one line, exit 2.
     runs[0].write_text("{not json")
     one_error_line(runner.invoke(app, ["results", "tables"]), runs[0].name, "damaged")
