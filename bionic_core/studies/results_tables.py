@@ -199,6 +199,16 @@ def _comparisons_file(results: Path, kind: str) -> dict[str, Any]:
     return table
 
 
+def _named_sweep(results: Path, entry: str, sweep_id: str) -> Path:
+    """The export file of a sweep that the ``results/comparisons.toml`` entry ``entry`` names,
+    or one line naming the entry when that sweep is not exported."""
+    path = results / "sweeps" / f"{sweep_id}.json"
+    if not path.is_file():
+        raise BionicError(f"{results / COMPARISONS}: {entry}: no exported sweep {sweep_id} "
+                          f"({path})")
+    return path
+
+
 class _JointSpec(NamedTuple):
     """One ``[comparisons.NAME]`` entry of ``results/comparisons.toml``."""
     ids: list[str]
@@ -253,11 +263,8 @@ def _joint(results: Path, name: str, spec: _JointSpec) -> Comparison:
     ids, force, labels = spec.ids, spec.force, spec.labels
     sweeps, per_sweep = [], []
     for sweep_id in ids:
-        path = results / "sweeps" / f"{sweep_id}.json"
-        if not path.is_file():
-            raise BionicError(f"{results / COMPARISONS}: comparisons.{name}: no exported sweep "
-                              f"{sweep_id} ({path})")
-        sweep, rows, _ = load_sweep(results, path)
+        sweep, rows, _ = load_sweep(results, _named_sweep(results, f"comparisons.{name}",
+                                                          sweep_id))
         if spec.references_only:
             rows = [row for row in rows if row.config_key == spec.reference] \
                 or [row for row in rows if row.name == sweep.anchor]
@@ -347,9 +354,7 @@ def twin_table(results: Path, name: str, spec: _TwinSpec) -> str:
     runs: list[dict[str, dict[int, str]]] = []
     titles = []
     for sweep_id in spec.ids:
-        path = results / "sweeps" / f"{sweep_id}.json"
-        if not path.is_file():
-            raise BionicError(f"{where}: no exported sweep {sweep_id} ({path})")
+        path = _named_sweep(results, f"twins.{name}", sweep_id)
         data = read_json(path)
         try:
             runs.append({c["name"]: {int(s): key for s, key in c["runs"].items()}
