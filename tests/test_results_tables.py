@@ -153,6 +153,17 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
     (tmp_path / "comparisons.toml").write_text('[comparisons.bad]\nsweeps = "x"\n')
     with pytest.raises(BionicError, match=r"comparisons.bad: expected"):
         build_tables(tmp_path, tmp_path / "tables")
+    # a misspelt field or table is refused, not silently left out of the tables
+    (tmp_path / "comparisons.toml").write_text(
+        '[comparisons.rule]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n'
+        'label = { "26b6d3e8fd8b" = "covariance rule" }\n')
+    with pytest.raises(BionicError, match=r"comparisons.toml: comparisons.rule: expected"):
+        build_tables(tmp_path, tmp_path / "tables")
+    (tmp_path / "comparisons.toml").write_text(
+        '[comparison.rule]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n')
+    with pytest.raises(BionicError, match=r"comparisons.toml: comparison: unknown; expected "
+                                          r"tables \[comparisons.NAME\] or \[twins.NAME\]$"):
+        build_tables(tmp_path, tmp_path / "tables")
 
 
 def test_a_joint_comparison_of_references_only_drops_the_sweeps_other_rows(tmp_path):

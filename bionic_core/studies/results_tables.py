@@ -23,6 +23,7 @@ from bionic_core.studies.stats import summarize
 
 HEADLINE = "headline.md"
 COMPARISONS = "comparisons.toml"  # comparisons across exported sweeps (see build_tables)
+_ENTRY_KINDS = ("comparisons", "twins")  # the tables comparisons.toml may hold
 _MEASURES = (("accuracy", "accuracy %"), ("macro_f1", "macro-F1 %"))
 
 
@@ -172,31 +173,38 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
-    for name, spec in _joint_comparisons(results).items():
+    entries = _comparisons_file(results)
+    for name, spec in _joint_comparisons(results, entries["comparisons"]).items():
         joint = _joint(results, name, spec)
         target, classes = out / f"comparison_{name}.md", out / f"per_class_{name}.md"
         target.write_text(render(joint, "markdown") + "\n", encoding="utf-8")
         classes.write_text(render_per_class(joint) + "\n", encoding="utf-8")
         written += [target, classes]
-    for name, twins in _twin_specs(results).items():
+    for name, twins in _twin_specs(results, entries["twins"]).items():
         written.append(out / f"twins_{name}.md")
         written[-1].write_text(twin_table(results, name, twins), encoding="utf-8")
     return written
 
 
-def _comparisons_file(results: Path, kind: str) -> dict[str, Any]:
-    """The ``[KIND.NAME]`` tables of ``results/comparisons.toml`` (``comparisons`` or
-    ``twins``); none when the file is absent."""
+def _comparisons_file(results: Path) -> dict[str, dict[str, Any]]:
+    """The ``[comparisons.NAME]`` and ``[twins.NAME]`` tables of ``results/comparisons.toml``,
+    by kind (none when the file is absent); any other top-level key is one line naming it, so
+    that a misspelt table is refused, not left out of the tables."""
     path = results / COMPARISONS
     if not path.is_file():
-        return {}
+        return {kind: {} for kind in _ENTRY_KINDS}
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get(kind, {})
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BionicError(f"{path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(table, dict):
-        raise BionicError(f"{path}: {kind}: expected tables [{kind}.NAME]")
-    return table
+    unknown = sorted(set(data) - set(_ENTRY_KINDS))
+    if unknown:
+        raise BionicError(f"{path}: {unknown[0]}: unknown; expected tables [comparisons.NAME] "
+                          "or [twins.NAME]")
+    for kind in _ENTRY_KINDS:
+        if not isinstance(data.get(kind, {}), dict):
+            raise BionicError(f"{path}: {kind}: expected tables [{kind}.NAME]")
+    return {kind: data.get(kind, {}) for kind in _ENTRY_KINDS}
 
 
 def _named_sweep(results: Path, entry: str, sweep_id: str) -> Path:
@@ -218,7 +226,7 @@ class _JointSpec(NamedTuple):
     reference: str | None
 
 
-def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
+def _joint_comparisons(results: Path, table: dict[str, Any]) -> dict[str, _JointSpec]:
     """``results/comparisons.toml``'s ``[comparisons.NAME] sweeps = [id, ...]`` (optional:
     ``force = true`` to compare runs of different feature code, said in the table's notes;
     ``labels = { "<sweep id>" = "name" }`` to name a later sweep's reference row;
@@ -229,9 +237,8 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
     ``references_only`` to take it in place of the reference of every sweep that holds it):
     comparisons whose configurations come from
     several exported sweeps (e.g. `paper` and `baseline`, which cannot share one experiment);
-    none when the file is absent."""
-    path, table = results / COMPARISONS, _comparisons_file(results, "comparisons")
-    out = {}
+    ``table`` is the file's ``comparisons`` table (:func:`_comparisons_file`)."""
+    path, out = results / COMPARISONS, {}
     for name, entry in table.items():
         fields = entry if isinstance(entry, dict) else {}  # not a table: no sweeps, refused below
         ids = fields.get("sweeps")
@@ -243,7 +250,8 @@ def _joint_comparisons(results: Path) -> dict[str, _JointSpec]:
                 or not all(isinstance(i, str) for i in ids) or not isinstance(force, bool) \
                 or not isinstance(labels, dict) or not set(labels) <= set(ids[1:]) \
                 or not isinstance(only, bool) \
-                or not (reference is None or isinstance(reference, str)):
+                or not (reference is None or isinstance(reference, str)) \
+                or set(fields) - {"sweeps", "force", "labels", "references_only", "reference"}:
             raise BionicError(f"{path}: comparisons.{name}: expected a name of letters, digits, "
                               "_ or - and sweeps = [\"<sweep id>\", ...] (force = true|false; "
                               "labels = { \"<a later sweep's id>\" = \"name\" }; "
@@ -293,14 +301,14 @@ class _TwinSpec(NamedTuple):
     names: dict[str, str]
 
 
-def _twin_specs(results: Path) -> dict[str, _TwinSpec]:
+def _twin_specs(results: Path, table: dict[str, Any]) -> dict[str, _TwinSpec]:
     """``results/comparisons.toml``'s ``[twins.NAME] sweeps = ["<earlier>", "<later>"]``,
     ``labels = ["<what the earlier ran>", "<what the later ran>"]`` (optional
     ``names = { "<configuration>" = "name" }``): each run of the later sweep beside the run of
     the earlier one with the same configuration name and seed, e.g. the same models trained
-    again with a longer early-stopping patience; none when the file is absent."""
+    again with a longer early-stopping patience; ``table`` is the file's ``twins`` table."""
     path, out = results / COMPARISONS, {}
-    for name, entry in _comparisons_file(results, "twins").items():
+    for name, entry in table.items():
         fields = entry if isinstance(entry, dict) else {}
         ids, labels, names = fields.get("sweeps"), fields.get("labels"), fields.get("names", {})
         if not re.fullmatch(r"[\w-]+", name) or not all(
