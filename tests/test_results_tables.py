@@ -163,7 +163,8 @@ def test_a_joint_comparison_merges_the_configurations_of_several_sweeps(tmp_path
         '[comparison.rule]\nsweeps = ["463a198a8b6c", "26b6d3e8fd8b"]\n')
     with pytest.raises(BionicError, match=r"comparisons.toml: comparison: unknown; expected "
                                           r"tables \[comparisons.NAME\] or \[twins.NAME\]$"):
-        build_tables(tmp_path, tmp_path / "tables")
+        build_tables(tmp_path, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()  # refused before any table is written
 
 
 def test_a_joint_comparison_of_references_only_drops_the_sweeps_other_rows(tmp_path):

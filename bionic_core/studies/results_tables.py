@@ -160,6 +160,7 @@ def build_tables(results: Path, out: Path) -> list[Path]:
     ``per_class_<name>.md``) and each twin table it names (``twins_<name>.md``), under
     ``out``, from the files under ``results`` alone; return the paths written."""
     paths = sweep_files(results)
+    entries = _comparisons_file(results)  # a bad file is refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     written, loaded = [], []
     for path in paths:
@@ -173,7 +174,6 @@ def build_tables(results: Path, out: Path) -> list[Path]:
         loaded.append((sweep, records))
     written.append(out / HEADLINE)
     written[-1].write_text(headline(loaded), encoding="utf-8")
-    entries = _comparisons_file(results)
     for name, spec in _joint_comparisons(results, entries["comparisons"]).items():
         joint = _joint(results, name, spec)
         target, classes = out / f"comparison_{name}.md", out / f"per_class_{name}.md"
