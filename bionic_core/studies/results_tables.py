@@ -201,10 +201,11 @@ def _comparisons_file(results: Path) -> dict[str, dict[str, Any]]:
     if unknown:
         raise BionicError(f"{path}: {unknown[0]}: unknown; expected tables [comparisons.NAME] "
                           "or [twins.NAME]")
-    for kind in _ENTRY_KINDS:
-        if not isinstance(data.get(kind, {}), dict):
+    entries = {kind: data.get(kind, {}) for kind in _ENTRY_KINDS}
+    for kind, table in entries.items():
+        if not isinstance(table, dict):
             raise BionicError(f"{path}: {kind}: expected tables [{kind}.NAME]")
-    return {kind: data.get(kind, {}) for kind in _ENTRY_KINDS}
+    return entries
 
 
 def _named_sweep(results: Path, entry: str, sweep_id: str) -> Path:
