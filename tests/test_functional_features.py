@@ -247,8 +247,13 @@ def test_experiments_paper_baseline_quickstart(catalogue):
     file = ExperimentFile.load(REPO / "experiments.toml")
     paper = file.config("paper")
     assert set(PAPER_TABLE) | {"laminar"} == set(paper.features)
-    assert paper.batch_size == 32 and len(paper.seeds) == 3 and paper.patience > 0
+    assert paper.batch_size == 32 and len(paper.seeds) == 3
+    # the confirmed recipe (RESULTS.md): 100 epochs of cosine schedule, no early stopping
+    assert (paper.epochs, paper.patience, paper.params["lr_scheduler"]["kind"]) == (
+        100, 0, "cosine")
     baseline = file.config("baseline")
+    assert (baseline.epochs, baseline.patience, baseline.params["lr_scheduler"]) == (
+        paper.epochs, paper.patience, paper.params["lr_scheduler"])  # only the biology differs
     assert not set(baseline.features) & {"adjacency_mask", "intra_layer", "lateral_inhibition",
                                          "graded_inhibition", "hebbian", "synaptic_noise",
                                          "laminar"}
