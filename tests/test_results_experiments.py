@@ -1,7 +1,10 @@
 """The experiments of results/experiments.toml (the second edition's sweeps) resolve against
-today's features, and the record attempt keeps within the issue's budget."""
+today's features and still describe the runs exported from them, and the record attempt keeps
+within the issue's budget."""
 
 from __future__ import annotations
+
+import json
 
 from bionic_core.config import resolve_features
 from bionic_core.experiments import ExperimentFile
@@ -43,3 +46,27 @@ def test_the_record_control_is_the_standard_cnn_behind_the_same_front_end(catalo
     assert not BIOLOGY & set(control.features) and set(control.features) == set(baseline.features)
     assert control.params["conv_frontend"] == record.params["conv_frontend"]
     assert control.hidden_sizes == baseline.hidden_sizes
+
+
+def test_every_exported_run_still_resolves_to_its_experiments_schedule_and_stopping():
+    """A change of the shipped recipe (e.g. `paper`'s schedule) must not silently change the
+    experiments the exported runs came from: rerunning one would train other models. Epochs
+    may differ (``--epochs`` on the command line, e.g. the 10-epoch ladder)."""
+    file = ExperimentFile.load(REPO / "results" / "experiments.toml")
+    checked = 0
+    for sweep_path in sorted((REPO / "results" / "sweeps").glob("*.json")):
+        sweep = json.loads(sweep_path.read_text())
+        name = sweep["experiment"]
+        if name not in file.names() or file.origin(name).parent.name != "results":
+            continue
+        config = file.config(name)
+        schedule = config.params.get("lr_scheduler", {})
+        for configuration in sweep["configurations"]:
+            for key in configuration["runs"].values():
+                run = json.loads((REPO / "results" / "runs" / f"{key}.json").read_text())
+                ran = run["config"]
+                assert ran["patience"] == config.patience, (name, key)
+                assert {k: ran["params"]["lr_scheduler"][k] for k in schedule} == schedule, (
+                    name, key)
+                checked += 1
+    assert checked > 100
