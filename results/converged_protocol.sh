@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The second edition's whole converged protocol (issue 18), in the order RESULTS.md needs it:
 # every configuration x 3 seeds, up to 400 epochs with early stopping on the Training holdout
-# (the issue's protocol and the paper's; `paper` and `baseline` ship 100 epochs of cosine schedule
-# since the seeds 3-5 confirmation, so steps 1-3 set the protocol back and step 1b adds the shipped
-# recipe), test on PublicTest. Hours on one GPU, days on 2 CPU cores. Rerunning resumes: a sweep reuses the
-# finished runs of its MLflow experiment, a tuning study continues.
+# (the issue's protocol and the paper's; `paper` and `baseline` ship 100 epochs of cosine
+# schedule since the seeds 3-5 confirmation, so steps 1-3 set the protocol back and step 1b adds
+# the shipped recipe), test on PublicTest. Hours on one GPU, days on 2 CPU cores. Rerunning
+# resumes: a sweep reuses the finished runs of its MLflow experiment, a tuning study continues.
 #
 #   results/converged_protocol.sh [DEVICE]        DEVICE: auto (default) | cuda | cpu
 #
@@ -22,7 +22,7 @@ TUNED=${BIONIC_TUNED:-results/tuned.toml}  # the re-tuned experiments (written b
 P=conv_frontend,lateral_inhibition,laminar,adjacency_mask,intra_layer,graded_inhibition,layer_norm,hebbian,synaptic_noise,augmentation,label_smoothing,lr_scheduler,weight_decay
 B=conv_frontend,layer_norm,augmentation,label_smoothing,lr_scheduler,weight_decay
 RUN=(--device "$DEVICE" --no-compare)
-# the protocol's recipe for the shipped experiments (results/experiments.toml's pin it themselves)
+# the protocol's recipe for the shipped experiments (those of $X pin it themselves)
 PLATEAU=(--set epochs=400 --set patience=15 --set lr_scheduler.kind=plateau)
 SEEDS=(--seeds 3)
 TRIALS=()
@@ -35,7 +35,7 @@ if [ "${BIONIC_PROTOCOL_SMOKE:-0}" = 1 ]; then
 fi
 step() { echo "== $*" >&2; "$@"; }
 
-# 1-2. The headline: the standard CNN and paper (shipped defaults), 3 seeds each.
+# 1-2. The headline: the standard CNN and paper under the protocol's recipe, 3 seeds each.
 step bionic ablate baseline --design explicit --configuration $B "${PLATEAU[@]}" "${SEEDS[@]}" \
     "${RUN[@]}"
 step bionic ablate paper --design explicit --configuration $P "${PLATEAU[@]}" "${SEEDS[@]}" \
@@ -73,5 +73,5 @@ step bionic tune record_cnn --experiments $X --storage "$OPTUNA" --export "$TUNE
 step bionic ablate record_tuned --experiments "$TUNED" "${SEEDS[@]}" "${RUN[@]}"
 step bionic ablate record_cnn_tuned --experiments "$TUNED" "${SEEDS[@]}" "${RUN[@]}"
 echo "converged_protocol: done; export with: bionic results export baseline paper" \
-     "headline_paper_cosine headline_baseline_cosine paper_tuned baseline_tuned converged_out converged_in ladder record record_cnn record_tuned" \
-     "record_cnn_tuned --out results" >&2
+     "headline_paper_cosine headline_baseline_cosine paper_tuned baseline_tuned converged_out" \
+     "converged_in ladder record record_cnn record_tuned record_cnn_tuned --out results" >&2
