@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bionic_core.contract.errors import BionicError
 from bionic_core.host import load_catalogue
+from bionic_core.training.inference_views import MAX_SHIFT, InferenceViews
 
 
 def evaluate(
@@ -33,6 +34,10 @@ def evaluate(
     mirror: bool = typer.Option(
         False, "--mirror", help="test-time augmentation: score each image and its left-right "
         "mirror and average the two class probabilities (recorded under its own name)"),
+    shift: int = typer.Option(
+        0, "--shift", metavar="PIXELS", help="test-time augmentation: also score each image "
+        f"moved PIXELS (1 to {MAX_SHIFT}) right, left, down and up, edges repeated, and average "
+        "the class probabilities of all views (with --mirror, each view's mirror too: 10)"),
     device: str | None = DeviceOpt,
     tracking_uri: str | None = TrackingOpt,
     no_log: bool = typer.Option(False, "--no-log", help="do not record the evaluation"),
@@ -56,10 +61,14 @@ def evaluate(
                           "or .npz)")
     if allow_train_overlap and drop_train_overlap:
         raise BionicError("--allow-train-overlap and --drop-train-overlap: choose one")
+    if not 0 <= shift <= MAX_SHIFT:
+        raise BionicError(f"--shift {shift}: must be 1 to {MAX_SHIFT} pixels (0, the default: "
+                          "no shifted views)")
+    views = InferenceViews(mirror=mirror, shift=shift)
     if len(runs) > 1:
         _evaluate_ensemble(runs, data, split=split, device=device or "auto",
                            tracking_uri=tracking_uri, allow=allow_train_overlap,
-                           drop=drop_train_overlap, mirror=mirror, as_json=as_json)
+                           drop=drop_train_overlap, views=views, as_json=as_json)
         return
     [run_id] = runs
     if is_model_folder(run_id):
@@ -68,14 +77,14 @@ def evaluate(
                                         split=split, device=device or "auto",
                                         allow_train_overlap=allow_train_overlap,
                                         drop_train_overlap=drop_train_overlap,
-                                        mirror=mirror)
+                                        views=views)
     else:
         reports = evaluate_logged_run(Tracker(tracking_uri), run_id, data,
                                       catalogue=load_catalogue(), split=split,
                                       device=device or "auto", log=not no_log,
                                       allow_train_overlap=allow_train_overlap,
                                       drop_train_overlap=drop_train_overlap,
-                                      mirror=mirror)
+                                      views=views)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return
@@ -86,7 +95,7 @@ def evaluate(
 
 
 def _evaluate_ensemble(runs: list[str], data: str, *, split: str, device: str,
-                       tracking_uri: str | None, allow: bool, drop: bool, mirror: bool,
+                       tracking_uri: str | None, allow: bool, drop: bool, views: InferenceViews,
                        as_json: bool) -> None:
     from bionic_core.studies.ensemble import evaluate_ensemble
     from bionic_core.studies.saved_models import is_model_folder
@@ -96,7 +105,7 @@ def _evaluate_ensemble(runs: list[str], data: str, *, split: str, device: str,
     reports = evaluate_ensemble(runs, data, tracker=Tracker(tracking_uri) if needs_store else None,
                                 catalogue=load_catalogue(), split=split, device=device,
                                 allow_train_overlap=allow, drop_train_overlap=drop,
-                                mirror=mirror)
+                                views=views)
     if as_json:
         typer.echo(json.dumps(reports, default=str))
         return
@@ -121,8 +130,9 @@ def _metrics_table(title: str, report: dict[str, Any], whose: str) -> Table:
     table.add_row("accuracy", f"{100 * report['accuracy']:.2f} %")
     table.add_row("macro-F1", f"{report['macro_f1']:.4f}")
     table.add_row("ROC-AUC (one-vs-rest)", f"{report['roc_auc']:.4f}")
-    if report.get("mirror"):
-        table.add_row("test-time augmentation", "each image and its left-right mirror")
+    views = InferenceViews(mirror=report.get("mirror", False), shift=report.get("shift", 0))
+    if not views.plain:
+        table.add_row("test-time augmentation", f"{views.count} views: {views.describe()}")
     return table
 
 

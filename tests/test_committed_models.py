@@ -86,7 +86,8 @@ def test_a_committed_ensemble_reproduces_its_public_test_score(report_file, monk
     monkeypatch.chdir(REPO)  # the report names its members and data relative to the repository
     result = runner.invoke(app, ["evaluate", *report["ensemble"], "--data", str(PUBLIC_TEST),
                                  "--drop-train-overlap" if dropped else "--allow-train-overlap",
-                                 *(["--mirror"] if report["mirror"] else []), "--json",
+                                 *(["--mirror"] if report["mirror"] else []),
+                                 "--shift", str(report.get("shift", 0)), "--json",
                                  "--device", "cpu"])
     assert result.exit_code == 0, result.output
     [again] = json.loads(result.stdout)

@@ -124,6 +124,19 @@ def test_mirror_reaches_every_member(two_runs):
     assert mirrored["per_image"] != plain["per_image"]
 
 
+def test_shift_reaches_every_member(two_runs):
+    result = runner.invoke(app, ["evaluate", *two_runs, "--data", "demo-small", "--shift", "1",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    [shifted] = json.loads(result.stdout)
+    single = [json.loads(runner.invoke(app, ["evaluate", r, "--data", "demo-small", "--shift",
+                                             "1", "--json", "--no-log"]).stdout)[0]
+              for r in two_runs]
+    assert [m["accuracy"] for m in shifted["members"]] == [s["accuracy"] for s in single]
+    assert (shifted["mirror"], shifted["shift"]) == (False, 1)
+    assert "5 views" in shifted["combined_by"] and "moved 1 px" in shifted["combined_by"]
+
+
 def test_an_ensemble_refuses_a_validation_split_its_members_do_not_share(two_runs, catalogue):
     config = tiny_config(experiment="ensemble", epochs=1, features=("layer_norm",),
                          hidden_sizes=(16, 16), val_seed=5)

@@ -267,3 +267,46 @@ def test_mirror_averages_each_image_with_its_mirror(store, logged_run, catalogue
     assert report["accuracy"] == pytest.approx(float((both == test.labels).mean()))
     logged = Tracker().get_run(run_id).data.metrics
     assert logged[f"eval_{report['evaluation']}_accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_shift_scores_each_image_with_its_shifted_views(store, logged_run, catalogue):
+    """--shift N with --mirror averages ten views of each image (itself and moved N pixels four
+    ways, each with its mirror), recorded under its own name beside the mirror-only one."""
+    import torch
+
+    from bionic_core.studies.saved_models import load_logged_model
+
+    run_id, _ = logged_run
+    result = runner.invoke(app, ["evaluate", run_id, "--data", "demo-small", "--mirror",
+                                 "--shift", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert (report["mirror"], report["shift"]) == (True, 2)
+    assert report["evaluation"].endswith("-mirror-shift2")
+    test = load_dataset("demo-small").splits["test"]
+    _, model, _ = load_logged_model(Tracker(), run_id, catalogue, "cpu")
+    model.eval()
+    images = np.pad(test.images, ((0, 0), (2, 2), (2, 2)), mode="edge")  # numpy's own shifts
+    size = test.images.shape[1]
+    views = [images[:, 2 + dy:2 + dy + size, 2 + dx:2 + dx + size]
+             for dy, dx in ((0, 0), (0, -2), (0, 2), (-2, 0), (2, 0))]
+    with torch.no_grad():
+        probabilities = [torch.softmax(model(torch.as_tensor(v[:, :, ::k].copy(),
+                                                             dtype=torch.float32)
+                                             .unsqueeze(1) / 255.0), dim=1)
+                         for v in views for k in (1, -1)]
+    mean = torch.stack(probabilities).mean(0).argmax(1).numpy()
+    assert report["accuracy"] == pytest.approx(float((mean == test.labels).mean()))
+    mirrored = json.loads(runner.invoke(app, ["evaluate", run_id, "--data", "demo-small",
+                                              "--mirror", "--json"]).stdout)[0]
+    assert report["per_image"]["predictions"] != mirrored["per_image"]["predictions"]
+    logged = Tracker().get_run(run_id).data.metrics
+    assert logged[f"eval_{report['evaluation']}_accuracy"] == pytest.approx(report["accuracy"])
+    assert logged[f"eval_{mirrored['evaluation']}_accuracy"] == pytest.approx(
+        mirrored["accuracy"])
+
+
+@pytest.mark.parametrize("shift", ["-1", "9"])
+def test_a_shift_out_of_range_is_one_line(store, logged_run, shift):
+    one_error_line(runner.invoke(app, ["evaluate", logged_run[0], "--data", "demo-small",
+                                       "--shift", shift]), f"--shift {shift}", "1 to 8 pixels")

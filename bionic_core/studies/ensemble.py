@@ -16,6 +16,7 @@ from bionic_core.host import Catalogue
 from bionic_core.studies.evaluation import LoadedModel, checked_splits, data_record, load_model
 from bionic_core.studies.evaluation_data import Chosen, check_split, choose_splits
 from bionic_core.studies.tracking import Tracker
+from bionic_core.training.inference_views import PLAIN, InferenceViews
 
 # The settings that rebuild a run's own holdout: members evaluated on `train` or `val` must
 # share them, or "the validation split" would be different images for different members.
@@ -59,13 +60,13 @@ def _union_of_training(members: list[LoadedModel]) -> tuple[np.ndarray | None, s
 def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
                       catalogue: Catalogue, split: str = "auto", device: str = "auto",
                       allow_train_overlap: bool = False, drop_train_overlap: bool = False,
-                      mirror: bool = False) -> list[dict[str, Any]]:
+                      views: InferenceViews = PLAIN) -> list[dict[str, Any]]:
     """Metrics of the ensemble of ``specs`` (model folders or MLflow run ids; two or more,
     each once) on each split ``split`` names in ``data``, one report per split: the members'
     softmax probabilities averaged, each member's own accuracy and macro-F1 on the same
-    images, and ``n_parameters`` summed over the members; with ``mirror`` every member scores
-    each image with its left-right mirror. Nothing is logged: an ensemble belongs to no single
-    run."""
+    images, and ``n_parameters`` summed over the members; with more ``views`` than the image
+    itself (test-time augmentation) every member scores each image on all of them. Nothing is
+    logged: an ensemble belongs to no single run."""
     _check_members(specs, split)
     members = [load_model(s, tracker, catalogue, device) for s in specs]
     _check_holdouts(members, split)
@@ -73,11 +74,11 @@ def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
     chosen = checked_splits(choose_splits(data, split, members[0].config), training, data=data,
                             run_id=named, config=members[0].config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
-    return [_evaluate_split(members, data, c, mirror) for c in chosen]
+    return [_evaluate_split(members, data, c, views) for c in chosen]
 
 
 def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
-                    mirror: bool) -> dict[str, Any]:
+                    views: InferenceViews) -> dict[str, Any]:
     import torch
 
     from bionic_core.data import CLASS_NAMES
@@ -90,7 +91,7 @@ def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
     probabilities, described = [], []
     for m in members:
         logits = split_logits(m.net, DeviceSplit(chosen.images, chosen.labels, m.ctx.device),
-                              m.config.eval_batch_size, mirror=mirror).cpu()
+                              m.config.eval_batch_size, views=views).cpu()
         own = classification_metrics(logits, labels, CLASS_NAMES)
         probabilities.append(torch.softmax(logits, dim=1))
         described.append({"model": m.model, "run_id": m.run_id, "experiment": m.config.experiment,
@@ -104,7 +105,8 @@ def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
     return {"ensemble": [m.model for m in members], "members": described,
             "n_parameters": sum(d["n_parameters"] for d in described),
             "features": sorted({f for m in members for f in m.config.features}),
-            "data": data_record(data, chosen), "mirror": mirror,
+            "data": data_record(data, chosen), **views.record(),
             "combined_by": "mean softmax probability"
-                           + (" (each member's: an image and its mirror)" if mirror else ""),
+                           + ("" if views.plain else f" (each member's over {views.count} views: "
+                                                       f"{views.describe()})"),
             **metrics}

@@ -31,6 +31,7 @@ from bionic_core.studies.saved_models import (
 )
 from bionic_core.studies.tracking import Tracker
 from bionic_core.studies.training_images import ARTIFACT, read_training_images
+from bionic_core.training.inference_views import PLAIN, InferenceViews
 
 
 def logged_training_images(tracker: Tracker, run_id: str) -> np.ndarray | None:
@@ -82,27 +83,28 @@ def checked_splits(chosen: list[Chosen], training: np.ndarray | None, *, data: s
 def evaluate_logged_run(tracker: Tracker, run_id: str, data: str, *, catalogue: Catalogue,
                         split: str = "auto", device: str = "auto", log: bool = True,
                         allow_train_overlap: bool = False, drop_train_overlap: bool = False,
-                        mirror: bool = False) -> list[dict[str, Any]]:
+                        views: InferenceViews = PLAIN) -> list[dict[str, Any]]:
     """Metrics of run ``run_id``'s model on each split ``split`` names in ``data`` (a built-in
     name or a FER-2013 CSV, folder or npz; see :func:`choose_splits`), one report per split.
 
     A split holding pixel copies of the run's training images is refused unless
     ``allow_train_overlap``, or evaluated without them with ``drop_train_overlap``. With
-    ``mirror`` each image is scored with its left-right mirror (test-time augmentation,
-    recorded under its own name). With ``log`` each report is recorded against the run."""
+    more ``views`` than the image itself (test-time augmentation: its mirror, its shifts) each
+    image is scored on all of them, recorded under its own name. With ``log`` each report is
+    recorded against the run."""
     check_split(split)
     m = load_model(run_id, tracker, catalogue, device)
     chosen = checked_splits(choose_splits(data, split, m.config), m.training, data=data,
                             run_id=run_id, config=m.config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
-    return [_evaluate_split(tracker, run_id, data, c, m.config, m.net, m.ctx, log, mirror)
+    return [_evaluate_split(tracker, run_id, data, c, m.config, m.net, m.ctx, log, views)
             for c in chosen]
 
 
 def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, split: str = "auto",
                           device: str = "auto", allow_train_overlap: bool = False,
                           drop_train_overlap: bool = False,
-                          mirror: bool = False) -> list[dict[str, Any]]:
+                          views: InferenceViews = PLAIN) -> list[dict[str, Any]]:
     """As :func:`evaluate_logged_run`, for a model folder written by
     :func:`~bionic_core.studies.saved_models.export_model` (no MLflow store: nothing is
     logged; each report names the folder and the MLflow run it came from)."""
@@ -111,7 +113,7 @@ def evaluate_model_folder(folder: Path, data: str, *, catalogue: Catalogue, spli
     chosen = checked_splits(choose_splits(data, split, m.config), m.training, data=data,
                             run_id=m.run_id, config=m.config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
-    return [{**_evaluate_split(None, m.run_id, data, c, m.config, m.net, m.ctx, False, mirror),
+    return [{**_evaluate_split(None, m.run_id, data, c, m.config, m.net, m.ctx, False, views),
              "model": str(folder)} for c in chosen]
 
 
@@ -140,7 +142,7 @@ def data_record(data: str, chosen: Chosen) -> dict[str, Any]:
 
 def _evaluate_split(tracker: Tracker | None, run_id: str, data: str, chosen: Chosen,
                     config: RunConfig, model: Any, ctx: Any, log: bool,
-                    mirror: bool = False) -> dict[str, Any]:
+                    views: InferenceViews = PLAIN) -> dict[str, Any]:
     """One split's metrics and report, recorded against the run when ``log``."""
     from bionic_core.data import CLASS_NAMES
     from bionic_core.studies.figures import confusion_png
@@ -148,13 +150,13 @@ def _evaluate_split(tracker: Tracker | None, run_id: str, data: str, chosen: Cho
     from bionic_core.training.loop import evaluate
 
     metrics = evaluate(model, DeviceSplit(chosen.images, chosen.labels, ctx.device),
-                       config.eval_batch_size, mirror=mirror)
+                       config.eval_batch_size, views=views)
     described = data_record(data, chosen)
     dataset = described["name"]
-    name = _slug(f"{dataset}-{chosen.name}-{described['content']}" + ("-mirror" if mirror else ""))
+    name = _slug(f"{dataset}-{chosen.name}-{described['content']}" + views.suffix)
     report = {"run_id": run_id, "run_key": config.key(), "experiment": config.experiment,
               "features": list(config.features), "seed": config.seed, "data": described,
-              "device": str(ctx.device), "evaluation": name, "mirror": mirror, **metrics}
+              "device": str(ctx.device), "evaluation": name, **views.record(), **metrics}
     if log and tracker is not None:
         with tracker.contact():
             tracker.log_metrics(run_id, {f"eval_{name}_{k}": metrics[k]

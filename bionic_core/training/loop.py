@@ -26,6 +26,7 @@ from bionic_core.network.model import BionicNet, build_model, count_parameters
 from bionic_core.training.batch_progress import BatchCallback, BatchTicker
 from bionic_core.training.batches import DeviceSplit
 from bionic_core.training.host_memory import keep_freed_memory
+from bionic_core.training.inference_views import PLAIN, InferenceViews
 from bionic_core.training.metrics import classification_metrics
 from bionic_core.training.saved_state import load_checkpoint
 from bionic_core.training.seeding import resolve_device, seed_everything
@@ -102,29 +103,21 @@ def dataset_record(data: Dataset) -> dict[str, Any]:
 
 @torch.no_grad()
 def split_logits(model: nn.Module, split: DeviceSplit, batch_size: int, *,
-                 mirror: bool = False) -> torch.Tensor:
-    """``model``'s logits (eval mode, float32) for every image of a split, in order. With
-    ``mirror`` (test-time augmentation), the log of the mean of the softmax of each image and of
-    its left-right mirror: a softmax of it gives that mean back."""
-
-    def scores(x: torch.Tensor) -> torch.Tensor:
-        if not mirror:
-            return model(x).float()
-        both = torch.stack([torch.softmax(model(x).float(), dim=1),
-                            torch.softmax(model(x.flip(-1)).float(), dim=1)])
-        return both.mean(dim=0).clamp_min(1e-30).log()
-
+                 views: InferenceViews = PLAIN) -> torch.Tensor:
+    """``model``'s logits (eval mode, float32) for every image of a split, in order; with more
+    ``views`` than the image itself (test-time augmentation), the log of the mean of their
+    softmax (see :class:`~bionic_core.training.inference_views.InferenceViews`)."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([scores(x) for x, _ in split.in_order(batch_size)])
+    logits = torch.cat([views.scores(model, x) for x, _ in split.in_order(batch_size)])
     model.train(was_training)
     return logits
 
 
 def evaluate(model: nn.Module, split: DeviceSplit, batch_size: int, *,
-             mirror: bool = False) -> dict[str, Any]:
-    """Metrics of ``model`` (eval mode) on a whole split; ``mirror``: see :func:`split_logits`."""
-    return classification_metrics(split_logits(model, split, batch_size, mirror=mirror),
+             views: InferenceViews = PLAIN) -> dict[str, Any]:
+    """Metrics of ``model`` (eval mode) on a whole split; ``views``: see :func:`split_logits`."""
+    return classification_metrics(split_logits(model, split, batch_size, views=views),
                                   split.labels, CLASS_NAMES)
 
 
