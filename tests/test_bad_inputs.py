@@ -230,6 +230,7 @@ NUMERIC: list[tuple[list[str], str]] = [
     (["connectome", "plot", "out.png", "--materialization", "-5"], "-5"),
     (["connectome", "plot", "out.png", "--null-seed", "-1"], "--null-seed -1"),
     (["connectome", "fetch", "--version", "0"], "--version 0"),
+    (["evaluate", "0" * 32, "--shift", "-1", "--data", "demo-small"], "--shift -1"),
     (["run", "tiny", "--epochs", "many"], "bionic run: Invalid value for '--epochs'"),
 ]
 
