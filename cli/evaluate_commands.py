@@ -61,10 +61,10 @@ def evaluate(
                           "or .npz)")
     if allow_train_overlap and drop_train_overlap:
         raise BionicError("--allow-train-overlap and --drop-train-overlap: choose one")
-    if not 0 <= shift <= MAX_SHIFT:
-        raise BionicError(f"--shift {shift}: must be 1 to {MAX_SHIFT} pixels (0, the default: "
-                          "no shifted views)")
-    views = InferenceViews(mirror=mirror, shift=shift)
+    try:
+        views = InferenceViews(mirror=mirror, shift=shift)
+    except ValueError as exc:  # the range is InferenceViews' own
+        raise BionicError(f"--shift {exc}") from None
     if len(runs) > 1:
         _evaluate_ensemble(runs, data, split=split, device=device or "auto",
                            tracking_uri=tracking_uri, allow=allow_train_overlap,

@@ -22,7 +22,8 @@ class InferenceViews:
 
     def __post_init__(self) -> None:
         if not 0 <= self.shift <= MAX_SHIFT:
-            raise ValueError(f"shift {self.shift}: must be 0 to {MAX_SHIFT} pixels")
+            raise ValueError(f"{self.shift}: must be 1 to {MAX_SHIFT} pixels (0, the default: no "
+                             "shifted views)")
 
     @property
     def plain(self) -> bool:
