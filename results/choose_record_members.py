@@ -46,8 +46,8 @@ def main() -> None:
     members = [load_model(spec, None, catalogue, "cpu") for spec in args.models]
     first = members[0]
     for m in members[1:]:
-        assert all(getattr(m.config, s) == getattr(first.config, s) for s in HOLDOUT_SETTINGS), \
-            f"{m.model} holds out other images than {first.model}"
+        if any(getattr(m.config, s) != getattr(first.config, s) for s in HOLDOUT_SETTINGS):
+            raise SystemExit(f"{m.model}: holds out other images than {first.model}")
     union = np.unique(np.concatenate([m.training for m in members]))
     (holdout,) = checked_splits(choose_splits(args.data, "val", first.config), union,
                                 data=args.data, run_id="candidates", config=first.config,
