@@ -16,19 +16,23 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from bionic_core.contract.errors import BionicError
 from bionic_core.data import CLASS_NAMES
 from bionic_core.host import load_catalogue
-from bionic_core.studies.ensemble import HOLDOUT_SETTINGS
+from bionic_core.studies.ensemble import (
+    check_holdouts,
+    combined_metrics,
+    member_logits,
+    union_of_training,
+)
 from bionic_core.studies.evaluation import checked_splits, data_record, load_model
 from bionic_core.studies.evaluation_data import choose_splits
-from bionic_core.training.batches import DeviceSplit
 from bionic_core.training.inference_views import InferenceViews
-from bionic_core.training.loop import split_logits
 from bionic_core.training.metrics import classification_metrics
 
 VIEW_SETS = tuple(InferenceViews(mirror=True, shift=s) for s in (0, 1, 2, 3))
@@ -42,16 +46,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    catalogue = load_catalogue()
-    members = [load_model(spec, None, catalogue, "cpu") for spec in args.models]
+    try:
+        choose(args.models, args.data, args.out)
+    except BionicError as exc:  # one line and exit 2, as bionic's own commands end
+        print(f"choose_record_members: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def choose(specs: list[str], data: str, out: Path) -> None:
+    members = [load_model(spec, None, load_catalogue(), "cpu") for spec in specs]
+    check_holdouts(members, "val")
+    union, named = union_of_training(members)
     first = members[0]
-    for m in members[1:]:
-        if any(getattr(m.config, s) != getattr(first.config, s) for s in HOLDOUT_SETTINGS):
-            raise SystemExit(f"{m.model}: holds out other images than {first.model}")
-    union = np.unique(np.concatenate([m.training for m in members]))
-    (holdout,) = checked_splits(choose_splits(args.data, "val", first.config), union,
-                                data=args.data, run_id="candidates", config=first.config,
-                                allow=False, drop=False)
+    (holdout,) = checked_splits(choose_splits(data, "val", first.config), union, data=data,
+                                run_id=named, config=first.config, allow=False, drop=False)
     labels = torch.as_tensor(holdout.labels, dtype=torch.int64)
 
     probabilities: dict[tuple[str, int], torch.Tensor] = {}
@@ -59,8 +67,7 @@ def main() -> None:
     for m in members:
         own = {}
         for views in VIEW_SETS:
-            logits = split_logits(m.net, DeviceSplit(holdout.images, holdout.labels, "cpu"),
-                                  m.config.eval_batch_size, views=views).cpu()
+            logits = member_logits(m, holdout, views)
             probabilities[m.model, views.shift] = torch.softmax(logits, dim=1)
             own[views.suffix] = classification_metrics(logits, labels, CLASS_NAMES)["accuracy"]
             print(f"{m.model} {views.suffix}: {100 * own[views.suffix]:.2f} %", flush=True)
@@ -71,17 +78,17 @@ def main() -> None:
     ensembles = []
     for chosen in itertools.combinations([m.model for m in members], SIZE):
         for views in VIEW_SETS:
-            mean = torch.stack([probabilities[name, views.shift] for name in chosen]).mean(dim=0)
-            metrics = classification_metrics(mean.clamp_min(1e-30).log(), labels, CLASS_NAMES)
+            metrics = combined_metrics([probabilities[name, views.shift] for name in chosen],
+                                       labels)
             ensembles.append({"members": list(chosen), **views.record(),
                               "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
     # The best accuracy; a tie: fewer pixels, then the earlier ensemble (max keeps the first).
     best = max(ensembles, key=lambda e: (e["accuracy"], -e["shift"]))
     report = {"rule": "results/experiments.toml: issue 18, step 6, the record's members",
-              "data": data_record(args.data, holdout), "size": SIZE,
+              "data": data_record(data, holdout), "size": SIZE,
               "candidates": candidates, "ensembles": ensembles, "chosen": best}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"chosen: {' + '.join(best['members'])}, mirror, shift {best['shift']}: "
           f"{100 * best['accuracy']:.2f} % on the holdout")
 

@@ -159,6 +159,21 @@ def test_the_record_ensemble_is_the_one_the_holdout_chose():
     assert holdout["accuracy"] == pytest.approx(best["accuracy"], abs=1e-12)
 
 
+def test_choosing_the_record_members_ends_a_bad_model_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(REPO / "results" / "choose_record_members.py"),
+                           "--data", str(tmp_path), "--out", str(tmp_path / "out.json"),
+                           str(tmp_path / "nosuch"), str(tmp_path / "nosuch2")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"choose_record_members: error: {tmp_path / 'nosuch'}: not a model folder, and no MLflow "
+        "store to find it in"]
+    assert not (tmp_path / "out.json").exists()
+
+
 @pytest.mark.skipif(not ENSEMBLES, reason="no committed ensemble report under results/ensembles")
 def test_the_headline_ensemble_is_committed():
     # the default test run re-runs this one report; a rename must not leave it re-running none

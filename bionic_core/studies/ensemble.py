@@ -7,7 +7,7 @@ training images, so the ensemble is scored only on what none of its members saw.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from bionic_core.studies.evaluation import LoadedModel, checked_splits, data_rec
 from bionic_core.studies.evaluation_data import Chosen, check_split, choose_splits
 from bionic_core.studies.tracking import Tracker
 from bionic_core.training.inference_views import PLAIN, InferenceViews
+
+if TYPE_CHECKING:  # torch is imported where images are scored: the CLI starts without it
+    import torch
 
 # The settings that rebuild a run's own holdout: members evaluated on `train` or `val` must
 # share them, or "the validation split" would be different images for different members.
@@ -34,7 +37,8 @@ def _check_members(specs: list[str], split: str) -> None:
     check_split(split)
 
 
-def _check_holdouts(members: list[LoadedModel], split: str) -> None:
+def check_holdouts(members: list[LoadedModel], split: str) -> None:
+    """Refuse members that rebuild ``train`` / ``val`` from different settings."""
     if split not in ("train", "val"):
         return
     first = members[0]
@@ -47,7 +51,7 @@ def _check_holdouts(members: list[LoadedModel], split: str) -> None:
                               f"{getattr(first.config, differs)!r}); evaluate a test split")
 
 
-def _union_of_training(members: list[LoadedModel]) -> tuple[np.ndarray | None, str]:
+def union_of_training(members: list[LoadedModel]) -> tuple[np.ndarray | None, str]:
     """The hashes of every member's training images, and the run to name in an error: the
     first member that logged none (its absence makes the union unknown), else all of them."""
     unknown = next((m for m in members if m.training is None), None)
@@ -69,12 +73,34 @@ def evaluate_ensemble(specs: list[str], data: str, *, tracker: Tracker | None,
     logged: an ensemble belongs to no single run."""
     _check_members(specs, split)
     members = [load_model(s, tracker, catalogue, device) for s in specs]
-    _check_holdouts(members, split)
-    training, named = _union_of_training(members)
+    check_holdouts(members, split)
+    training, named = union_of_training(members)
     chosen = checked_splits(choose_splits(data, split, members[0].config), training, data=data,
                             run_id=named, config=members[0].config, allow=allow_train_overlap,
                             drop=drop_train_overlap)
     return [_evaluate_split(members, data, c, views) for c in chosen]
+
+
+def member_logits(m: LoadedModel, chosen: Chosen, views: InferenceViews) -> torch.Tensor:
+    """One member's scores (logits, or the log of its views' mean probability) for
+    ``chosen``'s images, on the CPU."""
+    from bionic_core.training.batches import DeviceSplit
+    from bionic_core.training.loop import split_logits
+
+    return split_logits(m.net, DeviceSplit(chosen.images, chosen.labels, m.ctx.device),
+                        m.config.eval_batch_size, views=views).cpu()
+
+
+def combined_metrics(probabilities: list[torch.Tensor], labels: torch.Tensor) -> dict[str, Any]:
+    """The metrics of an ensemble whose members gave ``probabilities``: their mean."""
+    import torch
+
+    from bionic_core.data import CLASS_NAMES
+    from bionic_core.training.metrics import classification_metrics
+
+    # log of the mean probability: the softmax inside the metrics gives that mean back.
+    mean = torch.stack(probabilities).mean(dim=0)
+    return classification_metrics(mean.clamp_min(1e-30).log(), labels, CLASS_NAMES)
 
 
 def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
@@ -83,15 +109,12 @@ def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
 
     from bionic_core.data import CLASS_NAMES
     from bionic_core.network.model import count_parameters
-    from bionic_core.training.batches import DeviceSplit
-    from bionic_core.training.loop import split_logits
     from bionic_core.training.metrics import classification_metrics
 
     labels = torch.as_tensor(chosen.labels, dtype=torch.int64)
     probabilities, described = [], []
     for m in members:
-        logits = split_logits(m.net, DeviceSplit(chosen.images, chosen.labels, m.ctx.device),
-                              m.config.eval_batch_size, views=views).cpu()
+        logits = member_logits(m, chosen, views)
         own = classification_metrics(logits, labels, CLASS_NAMES)
         probabilities.append(torch.softmax(logits, dim=1))
         described.append({"model": m.model, "run_id": m.run_id, "experiment": m.config.experiment,
@@ -99,9 +122,7 @@ def _evaluate_split(members: list[LoadedModel], data: str, chosen: Chosen,
                           "features": list(m.config.features),
                           "n_parameters": count_parameters(m.net),
                           "accuracy": own["accuracy"], "macro_f1": own["macro_f1"]})
-    # log of the mean probability: the softmax inside the metrics gives that mean back.
-    mean = torch.stack(probabilities).mean(dim=0)
-    metrics = classification_metrics(mean.clamp_min(1e-30).log(), labels, CLASS_NAMES)
+    metrics = combined_metrics(probabilities, labels)
     return {"ensemble": [m.model for m in members], "members": described,
             "n_parameters": sum(d["n_parameters"] for d in described),
             "features": sorted({f for m in members for f in m.config.features}),
